@@ -6,9 +6,9 @@ See https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-ev
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
-__all__ = ["ServerSentEvent", "encode_data", "encode_comment"]
+__all__ = ["ServerSentEvent", "encode_comment", "encode_data"]
 
 # SSE has exactly three line terminators (CRLF, CR, LF). str.splitlines() is wrong here:
 # it also splits on \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029, which SSE treats as data.
@@ -27,14 +27,28 @@ def encode_data(data: str) -> bytes:
     Line breaks of any kind (CRLF, CR, LF) become separate ``data:`` lines, so a client
     reads the text back with every line break as LF.
     """
-    if "\n" not in data and "\r" not in data:
-        return b"data: " + data.encode() + b"\n\n"
-    return _field_lines(b"data: ", data) + b"\n"
+    try:
+        if "\n" not in data and "\r" not in data:
+            return b"data: " + data.encode() + b"\n\n"
+        return _field_lines(b"data: ", data) + b"\n"
+    except (TypeError, AttributeError):
+        # Checked only on failure, so the hot path pays nothing for the clear message.
+        _require_str("encode_data", data)
+        raise
+
+
+def _require_str(function: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{function}() expects a str, got {type(value).__name__}") from None
 
 
 def encode_comment(comment: str) -> bytes:
     """Encode a comment block (ignored by clients; used for heartbeats)."""
-    return _field_lines(b": ", comment) + b"\n"
+    try:
+        return _field_lines(b": ", comment) + b"\n"
+    except (TypeError, AttributeError):
+        _require_str("encode_comment", comment)
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +68,7 @@ class ServerSentEvent:
     """
 
     data: str | None = None
+    _: KW_ONLY  # the public signature: ServerSentEvent(data=None, *, event=None, ...)
     event: str | None = None
     id: str | None = None
     retry: int | None = None
@@ -86,7 +101,9 @@ class ServerSentEvent:
             and self.retry is None
             and self.comment is None
         ):
-            raise ValueError("ServerSentEvent needs at least one of data, event, id, retry, comment")
+            raise ValueError(
+                "ServerSentEvent needs at least one of data, event, id, retry, comment"
+            )
 
     def encode(self) -> bytes:
         """Return the event as UTF-8 bytes with LF line ends, ending with a blank line.

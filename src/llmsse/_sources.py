@@ -1,0 +1,131 @@
+"""What a source is, and closing it exactly once from whichever thread gets there."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from llmsse.event import ServerSentEvent
+from llmsse.formats.base import Format
+
+__all__ = ["END", "SyncSource", "aclose_source", "check_source", "feeder", "is_async_source"]
+
+END: Any = object()
+
+_EXPECTED = (
+    "an openai Stream/AsyncStream, or an iterable or async iterable of "
+    "ChatCompletionChunk objects, str pieces or ServerSentEvent"
+)
+
+
+def is_async_source(source: object) -> bool:
+    """True when ``source`` is an async iterable (an ``AsyncStream``, an async generator)."""
+    return hasattr(source, "__aiter__")
+
+
+def check_source(source: object) -> None:
+    """Raise ``TypeError`` unless ``source`` can be a stream's source."""
+    if isinstance(source, (str, bytes, bytearray, memoryview, Mapping)) or not (
+        hasattr(source, "__iter__") or hasattr(source, "__aiter__")
+    ):
+        hint = ""
+        if isinstance(source, str):
+            hint = " (to send one text, pass [text])"
+        elif inspect.iscoroutine(source):
+            hint = " (a coroutine: did you forget to await client.chat.completions.create(...)?)"
+        raise TypeError(f"source must be {_EXPECTED}; got {type(source).__name__}{hint}")
+
+
+def feeder(fmt: Format, item: object) -> Callable[[Any], bytes]:
+    """The format method for items of ``item``'s kind (decided once, at the first item)."""
+    if isinstance(item, str):
+        return fmt.text
+    if isinstance(item, ServerSentEvent):
+        return fmt.event
+    if hasattr(item, "choices"):
+        return fmt.chunk
+    raise TypeError(f"the source yielded a {type(item).__name__}; a source must yield {_EXPECTED}")
+
+
+def _closer(source: object) -> Callable[[], Any] | None:
+    close = getattr(source, "close", None)
+    return close if callable(close) else None
+
+
+class SyncSource:
+    """A sync source read by one thread and closed exactly once by any thread.
+
+    A generator cannot be closed while another thread is inside its ``next()``; an
+    openai ``Stream`` can (closing its response is what unblocks that ``next()``).
+    So a close request closes an interruptible source at once, and a generator as
+    soon as no thread is inside it, without ever blocking the caller.
+    """
+
+    def __init__(self, source: object) -> None:
+        self.source = source
+        self.it = iter(source)  # type: ignore[call-overload]
+        self._busy = threading.Lock()  # held while a thread is inside next()
+        self._state = threading.Lock()
+        self._close_requested = False
+        self._closed = False
+        # A source that is its own generator can only be closed between items.
+        self._interruptible = not inspect.isgenerator(source) and _closer(source) is not None
+
+    def next(self) -> Any:
+        """The next item, or ``END`` when the source is exhausted or closed."""
+        with self._busy:
+            if self._close_requested:
+                self._finalize()
+                return END
+            item = next(self.it, END)
+        if self._close_requested:
+            self._try_finalize()
+            return END
+        return item
+
+    def close(self) -> None:
+        """Ask for the source to be closed; returns without waiting for a running ``next()``."""
+        with self._state:
+            if self._close_requested:
+                return
+            self._close_requested = True
+        if self._interruptible:
+            self._close_source()
+        self._try_finalize()
+
+    def _try_finalize(self) -> None:
+        if self._busy.acquire(blocking=False):
+            try:
+                self._finalize()
+            finally:
+                self._busy.release()
+        # else: the thread inside next() finalizes when it comes out.
+
+    def _finalize(self) -> None:
+        if self.it is not self.source and inspect.isgenerator(self.it):
+            self.it.close()
+        self._close_source()
+
+    def _close_source(self) -> None:
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+        close = _closer(self.source)
+        if close is not None:
+            close()
+
+
+async def aclose_source(source: object, it: object) -> None:
+    """Close an async source: ``aclose()`` or ``close()`` (awaited when it is a coroutine)."""
+    if it is not source:
+        closer = getattr(it, "aclose", None)
+        if closer is not None:
+            await closer()
+    close = getattr(source, "aclose", None) or getattr(source, "close", None)
+    if callable(close):
+        outcome = close()
+        if inspect.isawaitable(outcome):
+            await outcome

@@ -1,0 +1,223 @@
+"""The async pipeline: a source in, SSE bytes out, for ASGI servers (asyncio or trio)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from llmsse._errors import OnError, error_payload
+from llmsse._options import PING, Options, check_options
+from llmsse._sources import END, SyncSource, aclose_source, check_source, feeder, is_async_source
+from llmsse._spawn import Background
+from llmsse.formats import FormatSpec
+from llmsse.formats.base import Format
+from llmsse.result import StreamResult
+
+__all__ = ["aiter_sse"]
+
+logger = logging.getLogger("llmsse")
+
+_CLOSE_TIMEOUT = 5.0
+_BUFFER = 256
+
+
+def aiter_sse(
+    source: Any,
+    *,
+    format: FormatSpec = "text",
+    heartbeat: float | None = 15.0,
+    retry: int | None = None,
+    ids: bool = False,
+    on_complete: Callable[[StreamResult], Any] | None = None,
+    on_error: OnError | None = None,
+) -> AsyncIterator[bytes]:
+    """Stream ``source`` as server-sent events, asynchronously; one ``bytes`` per event.
+
+    Takes the same options as :func:`iter_sse`. ``source`` may be async (an openai
+    ``AsyncStream``, any async iterable) or sync (``OpenAI()``'s ``Stream``, any
+    iterable): a sync source is read in a worker thread of its own, never on the event
+    loop. Heartbeats come from a background task that waits for the source without
+    ever cancelling its pending ``await``. ``on_complete`` and ``on_error`` may be
+    coroutine functions. Works under asyncio and trio.
+
+    Returns:
+        An async generator of encoded events; ``aclose()`` closes the source exactly
+        once (as does reaching the end, an error, or cancellation).
+    """
+    check_source(source)
+    options = check_options(format, heartbeat, retry, ids, on_complete, on_error)
+    fmt = options.new_format()
+    handle = _AsyncSource(source) if is_async_source(source) else SyncSource(source)
+    return _run(handle, fmt, options)
+
+
+class _AsyncSource:
+    """An async source and its iterator, closed exactly once."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.it = source.__aiter__()
+        self.closed = False
+
+    async def next(self) -> Any:
+        try:
+            return await self.it.__anext__()
+        except StopAsyncIteration:
+            return END
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await aclose_source(self.source, self.it)
+        except Exception:
+            logger.exception("llmsse: closing the source raised")
+
+
+def _nothing() -> None:
+    pass
+
+
+async def _run(handle: Any, fmt: Format, options: Options) -> AsyncIterator[bytes]:
+    pull: Callable[[], Awaitable[Any]]
+    if isinstance(handle, SyncSource):
+        sync_handle = handle
+        # A limiter per stream: a slow model must not hold one of anyio's shared
+        # worker slots (40 by default) and starve every other stream.
+        limiter = anyio.CapacityLimiter(1)
+
+        async def pull_in_thread() -> Any:
+            return await anyio.to_thread.run_sync(
+                sync_handle.next, limiter=limiter, abandon_on_cancel=True
+            )
+
+        pull = pull_in_thread
+
+    else:
+        pull = handle.next
+
+    result = fmt.result
+    result.outcome = "disconnected"
+    failure: BaseException | None = None
+    producer: Background | None = None
+    release: Callable[[], None] = _nothing
+    try:
+        head = fmt.start()
+        if head:
+            yield head
+        if options.heartbeat is None:
+            get = pull
+        else:
+            producer, get, release = _background(pull, options.heartbeat)
+        feed: Callable[[Any], bytes] | None = None
+        while True:
+            item = await get()
+            if item is END:
+                break
+            if item is PING:
+                yield PING
+                continue
+            try:
+                out = feed(item)  # type: ignore[misc]
+            except Exception:
+                new = feeder(fmt, item)
+                if new == feed:
+                    raise
+                feed = new
+                out = feed(item)
+            if out:
+                yield out
+        result.outcome = "finished"
+        yield fmt.finish()
+        return
+    except Exception as exc:
+        failure = exc
+    finally:
+        with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+            if producer is not None:
+                producer.cancel()
+                await producer.wait()
+                release()
+            if failure is None:
+                await _end(handle, fmt, options)
+    result.outcome = "failed"
+    result.error = failure
+    try:
+        with anyio.CancelScope(shield=True):
+            await _close(handle)
+        yield fmt.error(await _payload(failure, options))
+    finally:
+        with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+            await _end(handle, fmt, options)
+
+
+def _background(
+    pull: Callable[[], Awaitable[Any]], heartbeat: float
+) -> tuple[Background, Callable[[], Awaitable[Any]], Callable[[], None]]:
+    """Pull items in a background task; the getter returns ``PING`` after ``heartbeat`` s idle."""
+    send, receive = anyio.create_memory_object_stream[Any](_BUFFER)
+    failures: list[BaseException] = []
+
+    async def produce() -> None:
+        with send:
+            try:
+                while True:
+                    item = await pull()
+                    await send.send(item)
+                    if item is END:
+                        return
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:
+                failures.append(exc)
+
+    async def get() -> Any:
+        try:
+            try:
+                return receive.receive_nowait()
+            except anyio.WouldBlock:
+                with anyio.move_on_after(heartbeat):
+                    return await receive.receive()
+                return PING
+        except anyio.EndOfStream:
+            # The producer stops without sending END only when the source raised.
+            if failures:
+                raise failures[0] from None
+            return END
+
+    return Background(produce), get, receive.close
+
+
+async def _close(handle: Any) -> None:
+    # A sync source never blocks here: a generator busy in another thread is closed
+    # by that thread when its next() returns.
+    if isinstance(handle, SyncSource):
+        handle.close()
+    else:
+        await handle.close()
+
+
+async def _payload(exc: BaseException, options: Options) -> dict[str, Any]:
+    on_error = options.on_error
+    if on_error is not None and inspect.iscoroutinefunction(on_error):
+        mapped = await on_error(exc)
+        return error_payload(exc, lambda _: mapped)
+    return error_payload(exc, on_error)
+
+
+async def _end(handle: Any, fmt: Format, options: Options) -> None:
+    await _close(handle)
+    result = fmt.close()
+    if options.on_complete is not None:
+        try:
+            outcome = options.on_complete(result)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            logger.exception("llmsse: on_complete raised")

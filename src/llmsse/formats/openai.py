@@ -1,0 +1,94 @@
+"""The "openai" format: the OpenAI Chat Completions wire format, byte for byte.
+
+The openai SDK (or any OpenAI-compatible client) pointed at the endpoint reads it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from llmsse._chat import to_plain
+from llmsse._json import dumps
+from llmsse.formats.base import Format
+
+__all__ = ["OpenAIFormat"]
+
+_DONE = b"data: [DONE]\n\n"
+
+
+def _chunk_json(chunk: Any) -> bytes:
+    serializer = getattr(type(chunk), "__pydantic_serializer__", None)
+    if serializer is not None:
+        # Only the fields the upstream sent (exclude_unset), provider extras included:
+        # the same JSON the API produced, without a detour through Python dicts.
+        try:
+            data: bytes = serializer.to_json(
+                chunk, exclude_unset=True, by_alias=True, warnings=False
+            )
+            return data
+        except (ValueError, UnicodeEncodeError):
+            pass  # a lone surrogate: fall back to ASCII escapes below
+    return dumps(to_plain(chunk))
+
+
+class OpenAIFormat(Format):
+    """``data: <chunk JSON>`` per chunk and ``data: [DONE]`` at the end.
+
+    Chunks are passed through with every field the upstream sent (provider extras
+    too). A source of ``str`` pieces is wrapped in minimal chunks. On failure the
+    stream ends with ``data: {"error": {...}}`` and no ``[DONE]``, which the openai
+    SDK raises as ``openai.APIError``.
+    """
+
+    name = "openai"
+
+    def __init__(self, *, retry: int | None = None, ids: bool = False) -> None:
+        super().__init__(retry=retry, ids=ids)
+        self._made: dict[str, Any] | None = None
+        self._next_id = 0
+
+    def _data(self, payload: bytes) -> bytes:
+        self.result.events += 1
+        if self.ids:
+            self._next_id += 1
+            return b"id: %d\ndata: " % self._next_id + payload + b"\n\n"
+        return b"data: " + payload + b"\n\n"
+
+    def chunk(self, chunk: Any) -> bytes:
+        state = self.state
+        state.absorb(chunk)
+        if state.pending:
+            state.pending.clear()
+        return self._data(_chunk_json(chunk))
+
+    def _made_chunk(self, delta: dict[str, Any], finish_reason: str | None) -> bytes:
+        if self._made is None:
+            self._made = {
+                "id": "chatcmpl-" + uuid.uuid4().hex,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": "llmsse",
+            }
+        body = dict(self._made)
+        body["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
+        return self._data(dumps(body))
+
+    def text(self, piece: str) -> bytes:
+        if not piece:
+            return b""
+        self.state.add_text(piece)
+        return self._made_chunk({"content": piece}, None)
+
+    def finish(self) -> bytes:
+        if self._made is not None:
+            # The source was plain text: close the choice as the API would.
+            self.result.finish_reason = "stop"
+            return self._made_chunk({}, "stop") + _DONE
+        return _DONE
+
+    def error(self, error: Mapping[str, Any]) -> bytes:
+        body = {"error": {"message": error.get("message"), "type": error.get("type"), "code": None}}
+        return self._data(dumps(body))

@@ -1,0 +1,82 @@
+"""The "text" format: plain SSE for ``EventSource`` and ``fetch`` readers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmsse._json import dumps
+from llmsse.event import _field_lines, encode_data
+from llmsse.formats.base import Format
+from llmsse.result import ToolCall
+
+__all__ = ["TextFormat"]
+
+
+class TextFormat(Format):
+    """Text deltas of choice 0 as unnamed events (``es.onmessage``), plus named events.
+
+    ``event: reasoning``, ``event: refusal`` and ``event: tool_call`` (once per call,
+    when it is complete) carry the rest; the stream always ends with ``event: done``
+    (``{"finish_reason", "usage"}``) or ``event: error`` (``{"error": {"type", "message"}}``).
+    """
+
+    name = "text"
+
+    def __init__(self, *, retry: int | None = None, ids: bool = False) -> None:
+        super().__init__(retry=retry, ids=ids)
+        self._next_id = 0
+
+    def _event(self, kind: str | None, data: str) -> bytes:
+        self.result.events += 1
+        head = b"" if kind is None else b"event: " + kind.encode() + b"\n"
+        if self.ids:
+            self._next_id += 1
+            head += b"id: %d\n" % self._next_id
+        return head + _field_lines(b"data: ", data) + b"\n"
+
+    def chunk(self, chunk: Any) -> bytes:
+        state = self.state
+        text = state.absorb(chunk)
+        if state.pending:
+            return self._with_pending(text)
+        if text is None:
+            return b""
+        if self.ids:
+            return self._event(None, text)
+        self.result.events += 1
+        return encode_data(text)
+
+    def _with_pending(self, text: str | None) -> bytes:
+        out = b""
+        pending = self.state.pending
+        # Reasoning comes before the answer text of the same chunk, the rest after it.
+        for kind, value in pending:
+            if kind == "reasoning":
+                out += self._event("reasoning", value)
+        if text:
+            out += self._event(None, text)
+        for kind, value in pending:
+            if kind == "refusal":
+                out += self._event("refusal", value)
+            elif kind == "tool_call":
+                assert isinstance(value, ToolCall)
+                out += self._event("tool_call", dumps(value.to_dict()).decode())
+        pending.clear()
+        return out
+
+    def text(self, piece: str) -> bytes:
+        if not piece:
+            return b""
+        self.state.add_text(piece)
+        return self._event(None, piece)
+
+    def finish(self) -> bytes:
+        self.state.flush_tool_calls()
+        out = self._with_pending(None) if self.state.pending else b""
+        result = self.result
+        payload = {"finish_reason": result.finish_reason, "usage": result.usage}
+        return out + self._event("done", dumps(payload).decode())
+
+    def error(self, error: Mapping[str, Any]) -> bytes:
+        return self._event("error", dumps({"error": dict(error)}).decode())

@@ -1,0 +1,201 @@
+"""The sync pipeline: a source in, SSE bytes out, for WSGI servers and sync code."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from llmsse._errors import OnError, error_payload
+from llmsse._options import PING, Options, check_options
+from llmsse._sources import END, SyncSource, check_source, feeder
+from llmsse.formats import FormatSpec
+from llmsse.formats.base import Format
+from llmsse.result import StreamResult
+
+__all__ = ["iter_sse"]
+
+logger = logging.getLogger("llmsse")
+
+_ITEM, _FAIL = 0, 1
+_QUEUE_SIZE = 256
+
+
+def iter_sse(
+    source: Any,
+    *,
+    format: FormatSpec = "text",
+    heartbeat: float | None = 15.0,
+    retry: int | None = None,
+    ids: bool = False,
+    on_complete: Callable[[StreamResult], Any] | None = None,
+    on_error: OnError | None = None,
+) -> Iterator[bytes]:
+    """Stream ``source`` as server-sent events, one ``bytes`` object per event.
+
+    Args:
+        source: An openai ``Stream`` of ``ChatCompletionChunk`` (``OpenAI().chat.completions
+            .create(..., stream=True)``), or any iterable of chunks, of ``str`` pieces or of
+            :class:`ServerSentEvent` (sent as they are). Async sources need :func:`aiter_sse`.
+        format: ``"text"`` (for ``EventSource`` and ``fetch`` readers), ``"openai"`` (the
+            OpenAI API's own wire format) or a :class:`~llmsse.formats.Format` subclass.
+        heartbeat: Seconds of silence after which a ``: ping`` comment is sent, from the
+            first moment on; ``None`` turns heartbeats off. With heartbeats the source is
+            read by one thread of its own, so a ping goes out while the model thinks.
+        retry: Reconnection time (ms) sent first as ``retry:``, or ``None``.
+        ids: Give every event an increasing ``id:``.
+        on_complete: Called once, however the stream ends, with the :class:`StreamResult`.
+        on_error: Maps an exception from the source to what the client is told (see
+            :data:`llmsse._errors.OnError`); by default a generic message, never the
+            exception's text.
+
+    Returns:
+        A generator of encoded events. Closing it (as a WSGI server does when the client
+        disconnects) closes the source, exactly once.
+
+    Raises:
+        TypeError: ``source`` is not a source (or is async), or an option has the wrong type.
+        ValueError: unknown ``format``, or an option out of range.
+    """
+    check_source(source)
+    if not hasattr(source, "__iter__"):
+        raise TypeError(
+            f"{type(source).__name__} is an async source: use llmsse.aiter_sse() "
+            "(or an async route), or a sync client such as openai.OpenAI()"
+        )
+    if on_complete is not None and inspect.iscoroutinefunction(on_complete):
+        raise TypeError("on_complete is a coroutine function: use aiter_sse() or a sync function")
+    options = check_options(format, heartbeat, retry, ids, on_complete, on_error)
+    handle = SyncSource(source)
+    fmt = options.new_format()
+    if options.heartbeat is None:
+        return _direct(handle, fmt, options)
+    return _threaded(handle, fmt, options, options.heartbeat)
+
+
+def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes]:
+    result = fmt.result
+    result.outcome = "disconnected"
+    failure: BaseException | None = None
+    try:
+        head = fmt.start()
+        if head:
+            yield head
+        feed: Callable[[Any], bytes] | None = None
+        for item in handle.it:
+            try:
+                out = feed(item)  # type: ignore[misc]
+            except Exception:
+                new = feeder(fmt, item)
+                if new == feed:
+                    raise
+                feed = new
+                out = feed(item)
+            if out:
+                yield out
+        result.outcome = "finished"
+        yield fmt.finish()
+        return
+    except Exception as exc:
+        failure = exc
+    finally:
+        if failure is None:
+            _end(handle, fmt, options)
+    yield from _fail(handle, fmt, options, failure)
+
+
+def _fail(handle: SyncSource, fmt: Format, options: Options, exc: BaseException) -> Iterator[bytes]:
+    result = fmt.result
+    result.outcome = "failed"
+    result.error = exc
+    try:
+        handle.close()  # before telling the client: the upstream is over either way
+        yield fmt.error(error_payload(exc, options.on_error))
+    finally:
+        _end(handle, fmt, options)
+
+
+def _end(handle: SyncSource, fmt: Format, options: Options) -> None:
+    handle.close()
+    result = fmt.close()
+    if options.on_complete is not None:
+        try:
+            options.on_complete(result)
+        except Exception:
+            logger.exception("llmsse: on_complete raised")
+
+
+def _threaded(
+    handle: SyncSource, fmt: Format, options: Options, heartbeat: float
+) -> Iterator[bytes]:
+    items: queue.Queue[tuple[int, Any]] = queue.Queue(_QUEUE_SIZE)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                item = handle.next()
+                while True:  # a bounded queue keeps backpressure; never block past a stop
+                    try:
+                        items.put((_ITEM, item), timeout=0.25)
+                        break
+                    except queue.Full:
+                        if stop.is_set():
+                            return
+                if item is END:
+                    return
+        except BaseException as exc:
+            if not stop.is_set():
+                items.put((_FAIL, exc))
+        finally:
+            handle.close()
+
+    result = fmt.result
+    result.outcome = "disconnected"
+    failure: BaseException | None = None
+    reader = threading.Thread(target=read, name="llmsse-reader", daemon=True)
+    try:
+        reader.start()
+        last = time.monotonic()
+        head = fmt.start()
+        if head:
+            yield head
+        feed: Callable[[Any], bytes] | None = None
+        while True:
+            try:
+                kind, item = items.get(timeout=max(0.0, last + heartbeat - time.monotonic()))
+            except queue.Empty:
+                yield PING
+                last = time.monotonic()
+                continue
+            if kind == _FAIL:
+                failure = item
+                break
+            if item is END:
+                result.outcome = "finished"
+                yield fmt.finish()
+                return
+            try:
+                try:
+                    out = feed(item)  # type: ignore[misc]
+                except Exception:
+                    new = feeder(fmt, item)
+                    if new == feed:
+                        raise
+                    feed = new
+                    out = feed(item)
+            except Exception as exc:
+                failure = exc
+                break
+            if out:
+                yield out
+                last = time.monotonic()
+    finally:
+        stop.set()
+        if failure is None:
+            _end(handle, fmt, options)
+    yield from _fail(handle, fmt, options, failure)
