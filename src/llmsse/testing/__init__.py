@@ -1,0 +1,79 @@
+"""Test kit for llmsse users: fakes of the openai SDK's streams, an offline fake of the
+OpenAI chat-completions API (over an HTTP transport or a real local server), readers of
+SSE responses and assertions that catch broken streams.
+
+The pytest plugin (``llmsse.testing.plugin``, registered automatically) turns these into
+fixtures: ``fake_openai``, ``fake_chat_server``, ``chunk_builder``. Nothing here is imported
+by ``import llmsse``.
+"""
+
+from llmsse.testing.assertions import assert_sse_response, assert_valid_sse, sse_problems
+from llmsse.testing.builder import ChunkBuilder
+from llmsse.testing.chunks import (
+    ToolCallSpec,
+    azure_prompt_filter_chunk,
+    chunk_dicts,
+    chunks,
+    split_pieces,
+    sse_body,
+    to_chunk,
+    tool_call,
+)
+from llmsse.testing.errors import api_connection_error, api_error, api_status_error
+from llmsse.testing.fake_api import (
+    FakeOpenAI,
+    FakeTransport,
+    RecordedRequest,
+    Reply,
+    Responder,
+    StreamError,
+    echo,
+    http_error,
+)
+from llmsse.testing.read import (
+    OpenAIStreamReply,
+    TextStreamReply,
+    aread_body,
+    read_body,
+    read_events,
+    read_openai_stream,
+    read_text_stream,
+)
+from llmsse.testing.server import FakeChatServer
+from llmsse.testing.sources import FakeAsyncStream, FakeStream
+
+__all__ = [
+    "ChunkBuilder",
+    "FakeAsyncStream",
+    "FakeChatServer",
+    "FakeOpenAI",
+    "FakeStream",
+    "FakeTransport",
+    "OpenAIStreamReply",
+    "RecordedRequest",
+    "Reply",
+    "Responder",
+    "StreamError",
+    "TextStreamReply",
+    "ToolCallSpec",
+    "api_connection_error",
+    "api_error",
+    "api_status_error",
+    "aread_body",
+    "assert_sse_response",
+    "assert_valid_sse",
+    "azure_prompt_filter_chunk",
+    "chunk_dicts",
+    "chunks",
+    "echo",
+    "http_error",
+    "read_body",
+    "read_events",
+    "read_openai_stream",
+    "read_text_stream",
+    "split_pieces",
+    "sse_body",
+    "sse_problems",
+    "to_chunk",
+    "tool_call",
+]
