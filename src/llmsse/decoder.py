@@ -33,9 +33,14 @@ class SSEDecoder:
     """
 
     def __init__(self) -> None:
+        self.last_event_id = ""
+        self.retry: int | None = None
         self._reset()
 
     def _reset(self) -> None:
+        # Per-stream state only: last_event_id and retry outlive the stream, as the
+        # EventSource's last event ID string and reconnection time do: a client needs
+        # them to reconnect, after the stream ended.
         # utf-8-sig strips exactly one leading BOM, even when it arrives split.
         self._text = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._line = ""
@@ -43,8 +48,7 @@ class SSEDecoder:
         self._data: list[str] = []
         self._event = ""
         self._block_retry: int | None = None
-        self.last_event_id = ""
-        self.retry: int | None = None
+        self._id_buffer = ""
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Decode the next piece of the stream and return the events it completed."""
@@ -56,7 +60,9 @@ class SSEDecoder:
         """End the stream. The incomplete last event, if any, is dropped (per the spec).
 
         Returns the events completed by the end of the stream: always none, since
-        only a blank line dispatches an event. The decoder can then be reused.
+        only a blank line dispatches an event. ``last_event_id`` and ``retry`` keep
+        their values (what a client reconnects with); the decoder can then be reused
+        for the next stream.
         """
         events = self._feed_text(self._text.decode(b"", final=True))
         self._reset()
@@ -79,7 +85,12 @@ class SSEDecoder:
         for line in pieces:
             if line:
                 self._process_field(line)
-            elif self._data:
+                continue
+            # Dispatch step 1: the id becomes the last event id only when its block
+            # ends, even if the block dispatches nothing. An id in a block cut off by
+            # the end of the stream names an event the client never received.
+            self.last_event_id = self._id_buffer
+            if self._data:
                 events.append(self._dispatch())
             else:
                 self._event = ""
@@ -98,7 +109,7 @@ class SSEDecoder:
             self._event = value
         elif field == "id":
             if "\0" not in value:
-                self.last_event_id = value
+                self._id_buffer = value
         elif field == "retry":
             # Only ASCII digits: int() would also take "+5", " 5", "1_0" and other scripts' digits.
             if value and value.isascii() and value.isdigit():
