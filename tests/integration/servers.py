@@ -230,7 +230,7 @@ class SyncSource(_Record):
 
 
 class AsyncSource(_Record):
-    """A scripted async upstream (``__anext__`` + ``async close()``), like ``openai.AsyncStream``."""
+    """A scripted async upstream (``__anext__``, ``async close()``), like ``openai.AsyncStream``."""
 
     def __init__(self, steps: Sequence[Any]) -> None:
         super().__init__(steps)
