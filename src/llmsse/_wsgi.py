@@ -1,0 +1,185 @@
+"""What the WSGI adapters (Flask, Django) share; no framework is imported here.
+
+Two problems WSGI leaves to the application:
+
+* A WSGI server notices that the client left only when a write fails, and on Linux
+  the first write after the client closed usually still succeeds (the kernel sends
+  it and the peer answers with a reset), so an idle stream is closed only at the
+  *second* heartbeat. :func:`close_on_disconnect` looks at the connection itself
+  before each chunk (a zero-timeout poll and a one-byte ``MSG_PEEK``), which brings
+  that down to the first heartbeat.
+* An async source cannot be iterated by a WSGI server. :func:`iterate_in_background`
+  drives it on one event loop per process, in a daemon thread, and hands the chunks
+  to the server thread. One loop (not one per request) so that an ``AsyncOpenAI``
+  client made at import time keeps a connection pool bound to a single loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import select
+import socket
+import threading
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from typing import Any, TypeVar
+
+__all__ = [
+    "close_on_disconnect",
+    "connection_socket",
+    "iterate_in_background",
+    "peer_closed",
+    "refuse_stream_of_closed_loop",
+]
+
+T = TypeVar("T")
+
+# How long closing a stream on the background loop may take before the server thread
+# gives up waiting (the close itself still runs to its end on the loop).
+_CLOSE_TIMEOUT = 10.0
+
+# Keys under which WSGI servers expose the client connection: werkzeug's development
+# server and gunicorn (sync, gthread, ...). Other servers rely on failing writes.
+_SOCKET_KEYS = ("werkzeug.socket", "gunicorn.socket")
+
+
+def connection_socket(environ: Mapping[str, Any] | None) -> socket.socket | None:
+    """The client's socket from a WSGI ``environ``, when the server exposes it."""
+    if environ is None:
+        return None
+    for key in _SOCKET_KEYS:
+        sock = environ.get(key)
+        if isinstance(sock, socket.socket):
+            return sock
+    return None
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """Whether the client has closed its side of ``sock`` (EOF or reset), without blocking.
+
+    Data waiting to be read (a request body the view did not read, a pipelined
+    request) counts as "still there": only an orderly EOF or an error means gone.
+    """
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return True
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLPRI)
+            events = poller.poll(0)
+            if not events:
+                return False
+            if events[0][1] & (select.POLLERR | select.POLLNVAL):
+                return True
+        else:  # pragma: no cover - Windows
+            readable, _, _ = select.select([fd], [], [], 0)
+            if not readable:
+                return False
+        # The plain socket's recv, also for an ssl.SSLSocket (which refuses flags):
+        # we only ask whether the TCP stream has ended, never read any TLS record.
+        peek = socket.socket.recv(sock, 1, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, ValueError):
+        return True
+    return peek == b""
+
+
+def close_on_disconnect(
+    chunks: Iterator[bytes], sock: socket.socket
+) -> Generator[bytes, None, None]:
+    """Yield ``chunks`` until the client behind ``sock`` is gone, then close ``chunks``.
+
+    With heartbeats on, the pipeline yields at least one chunk per interval, so a
+    client that left is noticed at the next chunk rather than the next failing write.
+    """
+    try:
+        for chunk in chunks:
+            if peer_closed(sock):
+                return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _loop_pid
+    with _loop_lock:
+        # A forked worker (gunicorn --preload) inherits the loop object but not its
+        # thread: start a new one in each process.
+        if _loop is None or _loop_pid != os.getpid() or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=loop.run_forever, name="llmsse-async-bridge", daemon=True
+            )
+            thread.start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
+
+
+async def _anext(iterator: AsyncIterator[T]) -> T:
+    return await iterator.__anext__()
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def iterate_in_background(chunks: AsyncIterator[T]) -> Generator[T, None, None]:
+    """Iterate an async iterator from sync code, on the process's background event loop.
+
+    Each item is awaited on the loop while the calling thread waits for it; closing
+    the returned generator (a WSGI server does, when the client left or the response
+    ended) closes ``chunks`` on the loop and waits for that to finish.
+    """
+    loop = _background_loop()
+    try:
+        while True:
+            future = asyncio.run_coroutine_threadsafe(_anext(chunks), loop)
+            try:
+                item = future.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        closing = asyncio.run_coroutine_threadsafe(_aclose(chunks), loop)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            closing.result(timeout=_CLOSE_TIMEOUT)
+
+
+def refuse_stream_of_closed_loop(source: object, adapter: str) -> None:
+    """Raise ``RuntimeError`` for an async stream opened inside an ``async def`` view under WSGI.
+
+    Flask, and Django under WSGI, run an ``async def`` view on an event loop of their own
+    (asgiref's) and close it when the view returns, before the response streams. A stream
+    opened there (``await client.chat.completions.create(stream=True)``, whose HTTP
+    response is already open) is bound to that dead loop and would fail or stall. What is
+    opened lazily, like an async generator that makes the call when first iterated, runs
+    on the background loop and is fine.
+    """
+    if getattr(source, "response", None) is None:  # openai's AsyncStream keeps its response
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"llmsse.{adapter}.sse_response got an async stream opened inside an `async def` view "
+        "served by WSGI, whose event loop closes before the response streams. Use the sync "
+        "OpenAI() client, or pass an async generator that opens the stream itself: "
+        "`async def answer(): stream = await client.chat.completions.create(..., stream=True); "
+        "async for chunk in stream: yield chunk` and `sse_response(answer())`. "
+        f"See docs/{adapter}.md."
+    )

@@ -1,0 +1,210 @@
+"""Django adapter: ``sse_response(source)`` returns an :class:`SSEResponse`, a
+``StreamingHttpResponse`` that streams under both WSGI and ASGI.
+
+Django serves a streaming response well only when its iterator matches the server:
+a sync iterator under ASGI is collected into a list in a thread, and an async one
+under WSGI is collected with ``async_to_sync`` (both with a warning, both buffering
+the whole answer). So the response finds out which kind of handler is serving the
+request (``request_started`` hands over the WSGI ``environ``; an ASGI request runs on,
+or in a worker thread of, an event loop) and builds the matching pipeline:
+
+=============  ===========================================  ==============================
+               sync source (``OpenAI()``, generator)        async source (``AsyncOpenAI()``)
+=============  ===========================================  ==============================
+ASGI           :func:`llmsse.aiter_sse`, source in threads  :func:`llmsse.aiter_sse` on the loop
+WSGI           :func:`llmsse.iter_sse`                      :func:`llmsse.aiter_sse` on a
+                                                            background loop (``llmsse._wsgi``)
+=============  ===========================================  ==============================
+
+``Content-Encoding: identity`` keeps ``GZipMiddleware`` away: it would buffer the whole
+stream under WSGI and gzip every event as a separate member under ASGI.
+
+When the client leaves: under ASGI, Django cancels the response and the stream is
+closed at once; under WSGI, werkzeug's server and gunicorn expose the connection and
+the stream is closed at the next chunk (a heartbeat when idle); other WSGI servers
+(``runserver``) close it when a write fails, one or two chunks later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+try:
+    from asgiref.sync import SyncToAsync
+    from django.core.signals import request_finished, request_started
+    from django.http import StreamingHttpResponse
+except ImportError as exc:  # pragma: no cover - exercised without django installed
+    raise ImportError("llmsse.django needs Django: pip install 'llmsse[django]'") from exc
+
+from llmsse import aiter_sse, is_async_source, iter_sse, sse_headers
+from llmsse._wsgi import (
+    close_on_disconnect,
+    connection_socket,
+    iterate_in_background,
+    refuse_stream_of_closed_loop,
+)
+
+__all__ = ["SSEResponse", "sse_response"]
+
+# The WSGI environ of the request being served, set by ``request_started``; None under
+# ASGI or outside a request. A ContextVar, because asgiref carries context into the
+# loops it runs ``async def`` views in under WSGI. (Under ASGI the signal is sent with
+# ``asend``, whose receivers run in tasks of their own: nothing set there comes back,
+# so ASGI is recognised by the event loop instead, see _serving_asgi.)
+_environ: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "llmsse_django_environ", default=None
+)
+
+
+def _on_request_started(
+    sender: Any, environ: Mapping[str, Any] | None = None, **kwargs: Any
+) -> None:
+    _environ.set(environ)
+
+
+def _on_request_finished(sender: Any, **kwargs: Any) -> None:
+    _environ.set(None)
+
+
+request_started.connect(_on_request_started, dispatch_uid="llmsse.django.request_started")
+request_finished.connect(_on_request_finished, dispatch_uid="llmsse.django.request_finished")
+
+
+def _serving_asgi() -> bool:
+    """Whether the response will be consumed on an event loop (no WSGI request is being served).
+
+    True in an ``async def`` view, and in a sync view that an ASGI handler runs in an
+    asgiref worker thread (``sync_to_async`` marks its threads with the loop it serves).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return True
+    local = SyncToAsync.threadlocal
+    return (
+        getattr(local, "main_event_loop", None) is not None
+        and getattr(local, "main_event_loop_pid", None) == os.getpid()
+    )
+
+
+class SSEResponse(StreamingHttpResponse):  # type: ignore[misc]  # Django is untyped
+    """A ``StreamingHttpResponse`` of Server-Sent Events, for WSGI and ASGI.
+
+    Takes the same arguments as :func:`sse_response`. ``is_async`` is true when the
+    response is served by an ASGI handler (or, outside a request, when the source is
+    async), so middleware that wraps ``streaming_content`` keeps the right kind.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        environ = _environ.get()
+        content: Iterator[bytes] | AsyncIterator[bytes]
+        if is_async_source(source):
+            if environ is not None:
+                refuse_stream_of_closed_loop(source, "django")
+            chunks = aiter_sse(source, **options)
+            content = chunks if environ is None else iterate_in_background(chunks)
+        elif environ is None and _serving_asgi():
+            content = aiter_sse(source, **options)
+        else:
+            content = iter_sse(source, **options)
+        sock = connection_socket(environ)
+        if sock is not None and isinstance(content, Iterator):
+            content = close_on_disconnect(content, sock)
+
+        response_headers = sse_headers(options.get("format", "text"))
+        response_headers["Content-Encoding"] = "identity"
+        if headers:
+            response_headers.update(headers)
+        super().__init__(content, status=status, headers=response_headers)
+        self._llmsse_content = self._iterator
+
+    def __iter__(self) -> Iterator[bytes]:
+        # Served synchronously although built for a loop (made outside a request):
+        # drive it on the background loop instead of Django's collect-everything path.
+        if self.is_async and self._iterator is self._llmsse_content:
+            chunks = iterate_in_background(self._llmsse_content)
+            self._resource_closers.append(chunks.close)
+            return chunks
+        return super().__iter__()  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._iterator is not self._llmsse_content:
+            # Replaced by middleware: Django's own rules apply.
+            return super().__aiter__()  # type: ignore[no-any-return]
+        if self.is_async:
+            return _aclosing_iter(self._llmsse_content)
+        # Served on a loop although built for a thread (made outside a request).
+        return _iterate_in_thread(self._llmsse_content)
+
+
+def sse_response(
+    source: Any,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **options: Any,
+) -> SSEResponse:
+    """Stream ``source`` to the client as Server-Sent Events.
+
+    Works in sync and ``async def`` views, under WSGI and ASGI.
+
+    Args:
+        source: An openai ``Stream`` / ``AsyncStream`` of chat-completion chunks, or an
+            iterable / async iterable of chunks, ``str`` pieces or ``ServerSentEvent``.
+            Under WSGI an async source is iterated on a background event loop, so it
+            must be created lazily there: pass an async generator that makes the
+            ``AsyncOpenAI`` call (see docs/django.md).
+        status: The HTTP status.
+        headers: Extra response headers; they override the defaults (which include
+            ``Content-Encoding: identity`` to keep ``GZipMiddleware`` from buffering).
+        **options: Passed to :func:`llmsse.iter_sse` / :func:`llmsse.aiter_sse`
+            (``format``, ``heartbeat``, ``retry``, ``ids``, ``on_complete``, ``on_error``).
+
+    Returns:
+        An :class:`SSEResponse`.
+
+    Raises:
+        TypeError: ``source`` is not a source.
+        ValueError: Unknown ``format``.
+    """
+    return SSEResponse(source, status=status, headers=headers, **options)
+
+
+async def _aclosing_iter(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    # Django's own __aiter__ leaves the inner iterator to the garbage collector when
+    # it is closed between two chunks (a disconnect during send()); close it now.
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _iterate_in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    import anyio.to_thread
+
+    try:
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await anyio.to_thread.run_sync(close)

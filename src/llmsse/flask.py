@@ -1,0 +1,82 @@
+"""Flask adapter: ``sse_response(source)`` returns a streamed ``flask.Response``.
+
+Flask runs under WSGI, so:
+
+* a sync source (``OpenAI()`` stream, generator) goes through :func:`llmsse.iter_sse`
+  in the server's worker thread;
+* an async source goes through :func:`llmsse.aiter_sse` on one background event loop
+  per process (see ``llmsse._wsgi``), because a WSGI server can only iterate;
+* the request context stays available to the source while it streams
+  (``flask.stream_with_context``);
+* when the client leaves, the stream is closed at the next chunk (a heartbeat when
+  idle) on werkzeug's server and gunicorn, which expose the connection; other WSGI
+  servers close it when a write fails, one or two chunks later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+try:
+    import flask
+except ImportError as exc:  # pragma: no cover - exercised without flask installed
+    raise ImportError("llmsse.flask needs Flask: pip install 'llmsse[flask]'") from exc
+
+from llmsse import aiter_sse, is_async_source, iter_sse, sse_headers
+from llmsse._wsgi import (
+    close_on_disconnect,
+    connection_socket,
+    iterate_in_background,
+    refuse_stream_of_closed_loop,
+)
+
+__all__ = ["sse_response"]
+
+
+def sse_response(
+    source: Any,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **options: Any,
+) -> flask.Response:
+    """Stream ``source`` to the client as Server-Sent Events.
+
+    Args:
+        source: An openai ``Stream`` / ``AsyncStream`` of chat-completion chunks, or an
+            iterable / async iterable of chunks, ``str`` pieces or ``ServerSentEvent``.
+            Under WSGI an async source must be created lazily, on the loop that will
+            iterate it: pass an async generator that makes the ``AsyncOpenAI`` call
+            (see docs/flask.md), not a stream created inside an ``async def`` view.
+        status: The HTTP status.
+        headers: Extra response headers; they override the SSE defaults.
+        **options: Passed to :func:`llmsse.iter_sse` / :func:`llmsse.aiter_sse`
+            (``format``, ``heartbeat``, ``retry``, ``ids``, ``on_complete``, ``on_error``).
+
+    Returns:
+        A streamed ``flask.Response`` with the SSE headers.
+
+    Raises:
+        TypeError: ``source`` is not a source.
+        ValueError: Unknown ``format``.
+        RuntimeError: An already-opened async stream passed from an ``async def`` view
+            (its event loop ends when the view returns).
+    """
+    body: Iterator[bytes]
+    if is_async_source(source):
+        refuse_stream_of_closed_loop(source, "flask")
+        body = iterate_in_background(aiter_sse(source, **options))
+    else:
+        body = iter_sse(source, **options)
+
+    if flask.has_request_context():
+        sock = connection_socket(flask.request.environ)
+        if sock is not None:
+            body = close_on_disconnect(body, sock)
+        body = flask.stream_with_context(body)
+
+    response_headers = sse_headers(options.get("format", "text"))
+    if headers:
+        response_headers.update(headers)
+    return flask.Response(body, status=status, headers=response_headers)
