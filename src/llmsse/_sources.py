@@ -39,14 +39,36 @@ def check_source(source: object) -> None:
 
 
 def feeder(fmt: Format, item: object) -> Callable[[Any], bytes]:
-    """The format method for items of ``item``'s kind (decided once, at the first item)."""
+    """The format method for items of ``item``'s kind, decided at the first item.
+
+    The pipelines call it again only when the current one raises, so a source that
+    mixes kinds still works while the common case pays nothing per item. The text and
+    event feeders check their item, since a mismatched item would not always fail.
+    """
     if isinstance(item, str):
-        return fmt.text
+        text = fmt.text
+
+        def feed_text(piece: Any) -> bytes:
+            if piece.__class__ is str:
+                return text(piece)
+            raise TypeError("not a str")
+
+        return feed_text
     if isinstance(item, ServerSentEvent):
-        return fmt.event
+        event = fmt.event
+
+        def feed_event(ev: Any) -> bytes:
+            if isinstance(ev, ServerSentEvent):
+                return event(ev)
+            raise TypeError("not a ServerSentEvent")
+
+        return feed_event
     if hasattr(item, "choices"):
         return fmt.chunk
-    raise TypeError(f"the source yielded a {type(item).__name__}; a source must yield {_EXPECTED}")
+    raise TypeError(
+        f"the source yielded a {type(item).__name__}: a source must yield "
+        "ChatCompletionChunk objects, str pieces or ServerSentEvent"
+    )
 
 
 def _closer(source: object) -> Callable[[], Any] | None:

@@ -121,7 +121,7 @@ async def _run(handle: Any, fmt: Format, options: Options) -> AsyncIterator[byte
             if item is END:
                 break
             if item is PING:
-                yield PING
+                yield fmt.ping
                 continue
             try:
                 out = feed(item)  # type: ignore[misc]

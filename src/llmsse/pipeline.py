@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from llmsse._errors import OnError, error_payload
-from llmsse._options import PING, Options, check_options
+from llmsse._options import Options, check_options
 from llmsse._sources import END, SyncSource, check_source, feeder
 from llmsse.formats import FormatSpec
 from llmsse.formats.base import Format
@@ -169,7 +169,7 @@ def _threaded(
             try:
                 kind, item = items.get(timeout=max(0.0, last + heartbeat - time.monotonic()))
             except queue.Empty:
-                yield PING
+                yield fmt.ping
                 last = time.monotonic()
                 continue
             if kind == _FAIL:

@@ -28,6 +28,8 @@ class Format:
     name: ClassVar[str] = ""
     #: Extra response headers the adapters set for this format.
     headers: ClassVar[Mapping[str, str]] = {}
+    #: What the pipelines send after ``heartbeat`` seconds of silence.
+    ping: bytes = b": ping\n\n"
 
     def __init__(self, *, retry: int | None = None, ids: bool = False) -> None:
         self.retry = retry

@@ -49,13 +49,26 @@ class OpenAIFormat(Format):
         super().__init__(retry=retry, ids=ids)
         self._made: dict[str, Any] | None = None
         self._next_id = 0
+        # The openai SDK's decoder dispatches any block that sets a field, or that
+        # follows an id, as an event and fails to parse its empty data. So retry:
+        # rides on the first event and, once ids are sent, a ping is a comment line
+        # that joins the next event's block instead of ending a block of its own.
+        self._head = b"" if retry is None else b"retry: %d\n" % retry
+        if ids:
+            self.ping = b": ping\n"
+
+    def start(self) -> bytes:
+        return b""
 
     def _data(self, payload: bytes) -> bytes:
         self.result.events += 1
+        head = self._head
+        if head:
+            self._head = b""
         if self.ids:
             self._next_id += 1
-            return b"id: %d\ndata: " % self._next_id + payload + b"\n\n"
-        return b"data: " + payload + b"\n\n"
+            head += b"id: %d\n" % self._next_id
+        return head + b"data: " + payload + b"\n\n"
 
     def chunk(self, chunk: Any) -> bytes:
         state = self.state
@@ -79,15 +92,16 @@ class OpenAIFormat(Format):
     def text(self, piece: str) -> bytes:
         if not piece:
             return b""
+        out = self._made_chunk({"content": piece}, None)
         self.state.add_text(piece)
-        return self._made_chunk({"content": piece}, None)
+        return out
 
     def finish(self) -> bytes:
         if self._made is not None:
             # The source was plain text: close the choice as the API would.
             self.result.finish_reason = "stop"
-            return self._made_chunk({}, "stop") + _DONE
-        return _DONE
+            return self._made_chunk({}, "stop") + self._head + _DONE
+        return self._head + _DONE
 
     def error(self, error: Mapping[str, Any]) -> bytes:
         body = {"error": {"message": error.get("message"), "type": error.get("type"), "code": None}}

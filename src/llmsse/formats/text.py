@@ -68,8 +68,9 @@ class TextFormat(Format):
     def text(self, piece: str) -> bytes:
         if not piece:
             return b""
+        out = self._event(None, piece)
         self.state.add_text(piece)
-        return self._event(None, piece)
+        return out
 
     def finish(self) -> bytes:
         self.state.flush_tool_calls()

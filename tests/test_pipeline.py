@@ -1,0 +1,415 @@
+"""iter_sse / aiter_sse: closing, heartbeats, errors, hooks; sync, asyncio and trio."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+import llmsse
+from _chunks import answer
+from llmsse import StreamResult
+
+# Every pipeline variant: (name, async?, heartbeat on?, backend)
+MODES = [
+    ("sync", False, None, None),
+    ("sync+heartbeat", False, 30.0, None),
+    ("async", True, None, "asyncio"),
+    ("async+heartbeat", True, 30.0, "asyncio"),
+    ("trio", True, None, "trio"),
+    ("trio+heartbeat", True, 30.0, "trio"),
+]
+
+
+class Recorder:
+    """A source that records how it was closed. Sync or async, like openai's streams."""
+
+    def __init__(
+        self, items: list[Any], *, fail_after: int | None = None, delay: float = 0.0
+    ) -> None:
+        self.items = items
+        self.fail_after = fail_after
+        self.delay = delay
+        self.closes = 0
+        self.closed_at: float | None = None
+        self.yielded = 0
+
+    def _step(self) -> Any:
+        if self.fail_after is not None and self.yielded >= self.fail_after:
+            raise RuntimeError("sk-secret-token leaked in an exception")
+        if self.yielded >= len(self.items):
+            return None
+        self.yielded += 1
+        return self.items[self.yielded - 1]
+
+    def _closed(self) -> None:
+        self.closes += 1
+        self.closed_at = time.monotonic()
+
+    # sync shape
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            if self.delay:
+                time.sleep(self.delay)
+            item = self._step()
+            if item is None:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._closed()
+
+
+class AsyncRecorder(Recorder):
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._agen()
+
+    async def _agen(self) -> AsyncIterator[Any]:
+        while True:
+            if self.delay:
+                await anyio.sleep(self.delay)
+            item = self._step()
+            if item is None:
+                return
+            yield item
+
+    async def close(self) -> None:  # type: ignore[override]
+        self._closed()
+
+    __iter__ = None  # type: ignore[assignment]
+
+
+def make(mode: tuple[Any, ...], items: list[Any], **kw: Any) -> Recorder:
+    return AsyncRecorder(items, **kw) if mode[1] else Recorder(items, **kw)
+
+
+def consume(
+    mode: tuple[Any, ...], source: Any, limit: int | None = None, **options: Any
+) -> list[bytes]:
+    """Run the pipeline of ``mode`` over ``source``; stop (close it) after ``limit`` events."""
+    options.setdefault("heartbeat", mode[2])
+    if not mode[1]:
+        out: list[bytes] = []
+        gen = llmsse.iter_sse(source, **options)
+        for piece in gen:
+            out.append(piece)
+            if limit is not None and len(out) >= limit:
+                gen.close()  # type: ignore[attr-defined]
+                break
+        return out
+
+    async def main() -> list[bytes]:
+        out: list[bytes] = []
+        agen = llmsse.aiter_sse(source, **options)
+        try:
+            async for piece in agen:
+                out.append(piece)
+                if limit is not None and len(out) >= limit:
+                    break
+        finally:
+            await agen.aclose()  # type: ignore[attr-defined]
+        return out
+
+    return anyio.run(main, backend=mode[3])
+
+
+@pytest.fixture(params=MODES, ids=[m[0] for m in MODES])
+def mode(request: pytest.FixtureRequest) -> tuple[Any, ...]:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_same_bytes_in_every_mode(mode: tuple[Any, ...]) -> None:
+    expected = b"".join(llmsse.iter_sse(answer("a\nb", "c"), heartbeat=None))
+    assert b"".join(consume(mode, make(mode, answer("a\nb", "c")))) == expected
+
+
+def test_closed_once_at_the_end(mode: tuple[Any, ...]) -> None:
+    results: list[StreamResult] = []
+    source = make(mode, answer("x"))
+    consume(mode, source, on_complete=results.append)
+    assert source.closes == 1
+    assert [r.outcome for r in results] == ["finished"]
+
+
+def test_closed_once_when_the_consumer_stops(mode: tuple[Any, ...]) -> None:
+    results: list[StreamResult] = []
+    source = make(mode, answer("a", "b", "c", "d"))
+    out = consume(mode, source, limit=2, on_complete=results.append)
+    assert len(out) == 2
+    assert source.closes == 1
+    assert [r.outcome for r in results] == ["disconnected"]
+    assert results[0].text == "ab"[: len(results[0].text)]
+
+
+def test_upstream_failure_becomes_a_generic_error_event(mode: tuple[Any, ...]) -> None:
+    results: list[StreamResult] = []
+    source = make(mode, answer("a", "b"), fail_after=2)
+    body = b"".join(consume(mode, source, on_complete=results.append))
+    events = llmsse.parse(body)
+    assert events[0].data == "" or events[0].event == "message"
+    assert events[-1].event == "error"
+    assert json.loads(events[-1].data or "") == {
+        "error": {"type": "internal_error", "message": "The response could not be completed."}
+    }
+    assert b"sk-secret" not in body
+    assert source.closes == 1
+    assert results[0].outcome == "failed"
+    assert isinstance(results[0].error, RuntimeError)
+
+
+def test_on_error_maps_the_message(mode: tuple[Any, ...]) -> None:
+    source = make(mode, [], fail_after=0)
+    body = b"".join(consume(mode, source, on_error=lambda exc: "Try again later."))
+    assert json.loads(llmsse.parse(body)[-1].data or "")["error"]["message"] == "Try again later."
+    source = make(mode, [], fail_after=0)
+    body = b"".join(consume(mode, source, on_error=lambda exc: {"type": "quota", "message": "m"}))
+    assert json.loads(llmsse.parse(body)[-1].data or "")["error"] == {
+        "type": "quota",
+        "message": "m",
+    }
+
+
+def test_on_error_can_re_raise(mode: tuple[Any, ...]) -> None:
+    def reraise(exc: BaseException) -> None:
+        raise exc
+
+    results: list[StreamResult] = []
+    source = make(mode, [], fail_after=0)
+    with pytest.raises(RuntimeError, match="sk-secret"):
+        consume(mode, source, on_error=reraise, on_complete=results.append)
+    assert source.closes == 1
+    assert [r.outcome for r in results] == ["failed"]
+
+
+def test_on_complete_failure_does_not_break_the_stream(
+    mode: tuple[Any, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(result: StreamResult) -> None:
+        raise ValueError("db down")
+
+    body = b"".join(consume(mode, make(mode, answer("x")), on_complete=broken))
+    assert llmsse.parse(body)[-1].event == "done"
+    assert "on_complete raised" in caplog.text
+
+
+def test_an_item_of_the_wrong_kind_ends_the_stream_with_an_error(mode: tuple[Any, ...]) -> None:
+    source = make(mode, ["ok", 42])
+    events = llmsse.parse(b"".join(consume(mode, source)))
+    assert [e.event for e in events] == ["message", "error"]
+    assert source.closes == 1
+
+
+def test_mixed_str_and_events(mode: tuple[Any, ...]) -> None:
+    source = make(mode, ["a", llmsse.ServerSentEvent("x", event="note"), "b"])
+    events = llmsse.parse(b"".join(consume(mode, source)))
+    assert [(e.event, e.data) for e in events][:3] == [
+        ("message", "a"),
+        ("note", "x"),
+        ("message", "b"),
+    ]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_heartbeat_from_the_first_moment_without_cancelling_the_source(backend: str) -> None:
+    cancelled = []
+
+    async def thinking() -> AsyncIterator[str]:
+        try:
+            await anyio.sleep(0.35)
+        except BaseException:
+            cancelled.append(True)
+            raise
+        yield "answer"
+
+    async def main() -> list[bytes]:
+        return [piece async for piece in llmsse.aiter_sse(thinking(), heartbeat=0.1)]
+
+    out = anyio.run(main, backend=backend)
+    assert out[0] == b": ping\n\n"
+    assert 2 <= out.count(b": ping\n\n") <= 4
+    assert out[-2:][0] == b"data: answer\n\n"
+    assert not cancelled
+
+
+def test_sync_heartbeat_while_the_model_thinks() -> None:
+    def thinking() -> Iterator[str]:
+        time.sleep(0.35)
+        yield "answer"
+
+    start = time.monotonic()
+    stamps = [
+        (time.monotonic() - start, piece) for piece in llmsse.iter_sse(thinking(), heartbeat=0.1)
+    ]
+    assert stamps[0][1] == b": ping\n\n" and stamps[0][0] < 0.3
+    assert [p for _, p in stamps][-2] == b"data: answer\n\n"
+
+
+def test_sync_close_does_not_wait_for_a_blocked_stream() -> None:
+    """Closing must unblock a Stream-like source at once (its close() ends the read)."""
+    unblock = threading.Event()
+
+    class Blocking:
+        closes = 0
+
+        def __iter__(self) -> Iterator[str]:
+            yield "first"
+            unblock.wait(5)
+
+        def close(self) -> None:
+            self.closes += 1
+            unblock.set()
+
+    source = Blocking()
+    gen = llmsse.iter_sse(source, heartbeat=0.05)
+    assert next(gen) == b"data: first\n\n"
+    assert next(gen) == b": ping\n\n"
+    start = time.monotonic()
+    gen.close()  # type: ignore[attr-defined]
+    assert time.monotonic() - start < 0.5
+    assert source.closes == 1
+
+
+def test_sync_generator_source_is_closed_by_its_reader_thread() -> None:
+    closed = threading.Event()
+
+    def slow() -> Iterator[str]:
+        try:
+            yield "a"
+            time.sleep(0.3)
+            yield "b"
+        finally:
+            closed.set()
+
+    gen = llmsse.iter_sse(slow(), heartbeat=0.05)
+    assert next(gen) == b"data: a\n\n"
+    gen.close()  # type: ignore[attr-defined]
+    assert closed.wait(2)
+    time.sleep(0.05)
+    assert not any(t.name == "llmsse-reader" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_source_in_aiter_sse_does_not_block_the_loop(backend: str) -> None:
+    def blocking() -> Iterator[str]:
+        for piece in ("a", "b", "c"):
+            time.sleep(0.1)
+            yield piece
+
+    async def main() -> tuple[list[bytes], int]:
+        ticks = 0
+        out: list[bytes] = []
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await anyio.sleep(0.01)
+                ticks += 1
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            async for piece in llmsse.aiter_sse(blocking(), heartbeat=None):
+                out.append(piece)
+            tg.cancel_scope.cancel()
+        return out, ticks
+
+    out, ticks = anyio.run(main, backend=backend)
+    assert out[:3] == [b"data: a\n\n", b"data: b\n\n", b"data: c\n\n"]
+    assert ticks >= 15  # the loop kept running while next() slept in a thread
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("heartbeat", [None, 0.05])
+def test_cancellation_closes_the_source(backend: str, heartbeat: float | None) -> None:
+    source = AsyncRecorder(["a", "b", "c", "d"], delay=0.1)
+    results: list[StreamResult] = []
+
+    async def main() -> None:
+        with anyio.move_on_after(0.25):
+            async for _ in llmsse.aiter_sse(
+                source, heartbeat=heartbeat, on_complete=results.append
+            ):
+                pass
+
+    anyio.run(main, backend=backend)
+    assert source.closes == 1
+    assert [r.outcome for r in results] == ["disconnected"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_on_complete_and_on_error(backend: str) -> None:
+    seen: list[StreamResult] = []
+
+    async def on_complete(result: StreamResult) -> None:
+        await anyio.sleep(0)
+        seen.append(result)
+
+    async def on_error(exc: BaseException) -> str:
+        return "mapped"
+
+    async def main() -> bytes:
+        source = AsyncRecorder(["a"], fail_after=1)
+        return b"".join(
+            [p async for p in llmsse.aiter_sse(source, on_complete=on_complete, on_error=on_error)]
+        )
+
+    body = anyio.run(main, backend=backend)
+    assert json.loads(llmsse.parse(body)[-1].data or "")["error"]["message"] == "mapped"
+    assert [r.outcome for r in seen] == ["failed"]
+
+
+# --- bad input: a clear exception at the call, before any byte ------------------------
+
+
+@pytest.mark.parametrize("fn", [llmsse.iter_sse, llmsse.aiter_sse])
+@pytest.mark.parametrize(
+    ("source", "options", "error", "match"),
+    [
+        ("hello", {}, TypeError, r"source must be .*got str \(to send one text, pass \[text\]\)"),
+        (b"x", {}, TypeError, "got bytes"),
+        (42, {}, TypeError, "got int"),
+        ({"choices": []}, {}, TypeError, "got dict"),
+        ([], {"format": "xml"}, ValueError, "unknown format 'xml'"),
+        ([], {"format": 3}, TypeError, "format must be"),
+        ([], {"heartbeat": 0}, ValueError, "heartbeat must be > 0"),
+        ([], {"heartbeat": "15"}, TypeError, "heartbeat must be a number"),
+        ([], {"heartbeat": True}, TypeError, "heartbeat must be a number"),
+        ([], {"retry": -1}, ValueError, "retry must be a non-negative int"),
+        ([], {"retry": 1.5}, ValueError, "retry must be a non-negative int"),
+        ([], {"ids": "yes"}, TypeError, "ids must be a bool"),
+        ([], {"on_complete": "print"}, TypeError, "on_complete must be callable"),
+        ([], {"on_error": 1}, TypeError, "on_error must be callable"),
+    ],
+)
+def test_bad_input_raises_at_the_call(
+    fn: Any, source: Any, options: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        fn(source, **options)
+
+
+def test_iter_sse_rejects_async_sources() -> None:
+    async def agen() -> AsyncIterator[str]:
+        yield "x"
+
+    with pytest.raises(TypeError, match=r"async source: use llmsse.aiter_sse\(\)"):
+        llmsse.iter_sse(agen())
+
+    async def on_complete(result: StreamResult) -> None: ...
+
+    with pytest.raises(TypeError, match="coroutine function"):
+        llmsse.iter_sse([], on_complete=on_complete)
+
+
+def test_a_forgotten_await_is_named() -> None:
+    async def create() -> list[str]:
+        return []
+
+    coro = create()
+    with pytest.raises(TypeError, match="forget to await"):
+        llmsse.aiter_sse(coro)
+    coro.close()
