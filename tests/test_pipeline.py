@@ -413,3 +413,34 @@ def test_a_forgotten_await_is_named() -> None:
     with pytest.raises(TypeError, match="forget to await"):
         llmsse.aiter_sse(coro)
     coro.close()
+
+
+def test_closing_before_the_first_event_still_closes_the_source(mode: tuple[Any, ...]) -> None:
+    results: list[StreamResult] = []
+    source = make(mode, answer("x"))
+    options = {"heartbeat": mode[2], "on_complete": results.append}
+    if mode[1]:
+
+        async def main() -> None:
+            agen = llmsse.aiter_sse(source, **options)
+            await agen.aclose()  # type: ignore[attr-defined]
+            await agen.aclose()  # type: ignore[attr-defined]
+
+        anyio.run(main, backend=mode[3])
+    else:
+        llmsse.iter_sse(source, **options).close()  # type: ignore[attr-defined]
+    assert source.closes == 1
+    assert [r.outcome for r in results] == ["disconnected"]
+
+
+def test_sync_reader_thread_sees_the_callers_context() -> None:
+    import contextvars
+
+    request: contextvars.ContextVar[str] = contextvars.ContextVar("request")
+
+    def source() -> Iterator[str]:
+        yield request.get("missing")
+
+    request.set("req-1")
+    body = b"".join(llmsse.iter_sse(source(), heartbeat=5.0))
+    assert body.startswith(b"data: req-1\n\n")

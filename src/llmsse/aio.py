@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -53,7 +53,41 @@ def aiter_sse(
     options = check_options(format, heartbeat, retry, ids, on_complete, on_error)
     fmt = options.new_format()
     handle = _AsyncSource(source) if is_async_source(source) else SyncSource(source)
-    return _run(handle, fmt, options)
+    return _Events(_run(handle, fmt, options), handle, fmt, options)
+
+
+class _Events:
+    """The async iterator ``aiter_sse`` returns: its ``aclose()`` closes the source even
+    before the first ``__anext__`` (an async generator that never started would not)."""
+
+    __slots__ = ("_agen", "_fmt", "_handle", "_options", "_started")
+
+    def __init__(
+        self, agen: AsyncGenerator[bytes, None], handle: Any, fmt: Format, options: Options
+    ) -> None:
+        self._agen = agen
+        self._handle = handle
+        self._fmt = fmt
+        self._options = options
+        self._started = False
+
+    def __aiter__(self) -> _Events:
+        return self
+
+    def __anext__(self) -> Awaitable[bytes]:
+        self._started = True
+        return self._agen.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the stream: closes the source (exactly once) and reports "disconnected"."""
+        if self._started:
+            await self._agen.aclose()
+            return
+        self._started = True
+        await self._agen.aclose()
+        self._fmt.result.outcome = "disconnected"
+        with anyio.CancelScope(shield=True):
+            await _end(self._handle, self._fmt, self._options)
 
 
 class _AsyncSource:
@@ -84,7 +118,7 @@ def _nothing() -> None:
     pass
 
 
-async def _run(handle: Any, fmt: Format, options: Options) -> AsyncIterator[bytes]:
+async def _run(handle: Any, fmt: Format, options: Options) -> AsyncGenerator[bytes, None]:
     pull: Callable[[], Awaitable[Any]]
     if isinstance(handle, SyncSource):
         sync_handle = handle

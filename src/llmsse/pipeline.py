@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import queue
@@ -73,8 +74,14 @@ def iter_sse(
     handle = SyncSource(source)
     fmt = options.new_format()
     if options.heartbeat is None:
-        return _direct(handle, fmt, options)
-    return _threaded(handle, fmt, options, options.heartbeat)
+        gen = _direct(handle, fmt, options)
+    else:
+        gen = _threaded(handle, fmt, options, options.heartbeat)
+    # Run the generator up to its first (silent) yield, inside its try block: from
+    # then on, close() closes the source even if nothing was ever read (a HEAD
+    # request, a middleware error, a test that only looks at the headers).
+    next(gen)
+    return gen
 
 
 def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes]:
@@ -82,6 +89,7 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     result.outcome = "disconnected"
     failure: BaseException | None = None
     try:
+        yield b""  # primed by iter_sse, never seen by the consumer
         head = fmt.start()
         if head:
             yield head
@@ -157,8 +165,12 @@ def _threaded(
     result = fmt.result
     result.outcome = "disconnected"
     failure: BaseException | None = None
-    reader = threading.Thread(target=read, name="llmsse-reader", daemon=True)
+    # The reader runs in the consumer's context (contextvars: a framework's request
+    # context), as a source read in the consumer's own thread would.
+    context = contextvars.copy_context()
+    reader = threading.Thread(target=context.run, args=(read,), name="llmsse-reader", daemon=True)
     try:
+        yield b""  # primed by iter_sse, never seen by the consumer
         reader.start()
         last = time.monotonic()
         head = fmt.start()
