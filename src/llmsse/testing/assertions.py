@@ -76,8 +76,8 @@ def assert_sse_response(
     :func:`assert_valid_sse`). Returns the decoded events.
 
     Headers: ``Content-Type: text/event-stream``, ``Cache-Control: no-cache`` (else a proxy
-    or the browser may cache or buffer), no ``Content-Length`` (a stream has none) and no
-    ``Content-Encoding`` (compression buffers events).
+    or the browser may cache or buffer), and no ``Content-Encoding`` but ``identity``
+    (compression middleware buffers events or splits them).
     """
     problems: list[str] = []
     code = getattr(response, "status_code", None)
@@ -91,7 +91,7 @@ def assert_sse_response(
         )
     if "no-cache" not in (headers.get("cache-control") or ""):
         problems.append("Cache-Control has no 'no-cache': a proxy or the browser may cache it")
-    if headers.get("content-encoding"):
+    if (headers.get("content-encoding") or "identity").strip().lower() != "identity":
         problems.append(
             f"Content-Encoding is {headers.get('content-encoding')!r}: "
             "compression middleware buffers or splits events"

@@ -99,10 +99,25 @@ async def _collect_async(source: AsyncIterable[Any]) -> bytes:
     return b"".join([_as_bytes(part) async for part in source])
 
 
-def _run(coroutine: Any) -> bytes:
+def _in_async_context() -> bool:
     try:
         asyncio.get_running_loop()
+        return True
     except RuntimeError:
+        pass
+    try:  # trio and others announce themselves through sniffio, when it is installed
+        import sniffio
+    except ImportError:
+        return False
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
+
+
+def _run(coroutine: Any) -> bytes:
+    if not _in_async_context():
         return asyncio.run(coroutine)  # type: ignore[no-any-return]
     coroutine.close()
     raise TypeError(
