@@ -352,3 +352,36 @@ async def test_aclose_of_an_unsent_response_closes_the_source() -> None:
     await response.aclose()
     assert len(source.close_times) == 1
     assert [result.outcome for result in results] == ["disconnected"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("heartbeat", [None, 15.0])
+async def test_aclose_before_the_first_event_still_closes_the_source(
+    kind: str, heartbeat: float | None
+) -> None:
+    source = SyncSource(["never sent"]) if kind == "sync" else AsyncSource(["never sent"])
+    results: list[StreamResult] = []
+    response = sse_response(source, heartbeat=heartbeat, on_complete=results.append)
+    await response.aclose()
+    assert len(source.close_times) == 1
+    assert [result.outcome for result in results] == ["disconnected"]
+
+
+@pytest.mark.anyio
+async def test_client_gone_before_the_headers_were_sent() -> None:
+    source = AsyncSource(["never sent"])
+    results: list[StreamResult] = []
+    response = sse_response(source, on_complete=results.append)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        await anyio.sleep(1)  # a slow server: the disconnect wins the race
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.3"}, "method": "GET", "headers": []}
+    with anyio.fail_after(5):
+        await response(scope, receive, send)
+    assert len(source.close_times) == 1
+    assert [result.outcome for result in results] == ["disconnected"]

@@ -146,7 +146,11 @@ class SSEResponse(StreamingResponse):
             self._prefetching = False
 
     async def aclose(self) -> None:
-        """Close the stream (and with it the upstream) if it was never sent; idempotent."""
+        """Close the stream and with it the upstream; idempotent.
+
+        Sending the response does this on every way out. Call it yourself only for a response
+        you built (or prefetched) and then decided not to return.
+        """
         if self._closed:
             return
         self._closed = True

@@ -308,7 +308,9 @@ class FakeOpenAI:
     """A chat-completions endpoint on 127.0.0.1 that streams scripted chunks.
 
     ``script(model, steps)`` registers what a request for ``model`` gets: chunk dicts, ``Pause``
-    steps and, for an error in the middle of the stream, ``{"error": {...}}`` dicts. An unknown
+    steps and, for an error in the middle of the stream, ``{"error": {...}}`` dicts. A model
+    named ``"name#tag"`` gets the script of ``"name"``, so a test can find its own call with
+    ``calls_for("name#tag")``. An unknown
     model is answered with HTTP 404 (the SDK raises ``NotFoundError`` at ``create()``). A script
     ends with ``data: [DONE]`` unless it contains an error. While pausing the server watches the
     socket, so ``Call.closed_at`` tells when the client hung up even on an idle stream.
@@ -363,7 +365,7 @@ class FakeOpenAI:
         self._thread.join(timeout=5)
 
     def _serve(self, handler: BaseHTTPRequestHandler, model: str) -> None:
-        steps = self.scripts.get(model)
+        steps = self.scripts.get(model.partition("#")[0])
         if steps is None:
             body = json.dumps(
                 {

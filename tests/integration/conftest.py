@@ -1,0 +1,49 @@
+"""Shared fixtures for the real-server tests (helpers themselves live in ``servers.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .servers import FakeOpenAI, Pause, chunk
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Everything in this folder starts real servers: runnable alone with -m integration.
+    for item in items:
+        if "/integration/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+#: The scripts every ``fake_openai`` serves, by model name (use ``"name#tag"`` per request).
+OPENAI_SCRIPTS = {
+    # Three text deltas, the last well after the first: shows events are not batched.
+    "slow": [
+        chunk(role="assistant", content=""),
+        chunk("Hello"),
+        Pause(0.25),
+        chunk(" big"),
+        Pause(0.25),
+        chunk(" world"),
+        chunk(finish="stop"),
+    ],
+    # One delta, then a model "thinking" for longer than any test lasts.
+    "idle": [chunk(role="assistant", content=""), chunk("Hello"), Pause(30)],
+    # A delta every 20 ms for a long time: an active stream.
+    "busy": [chunk(role="assistant", content="")] + [chunk("x"), Pause(0.02)] * 1500,
+    # A delta, then an error payload in the middle of the stream.
+    "fail": [
+        chunk("Hello"),
+        {"error": {"message": "secret upstream detail", "type": "server_error", "code": None}},
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """An offline chat-completions API on 127.0.0.1 serving ``OPENAI_SCRIPTS``."""
+    with FakeOpenAI() as fake:
+        for model, steps in OPENAI_SCRIPTS.items():
+            fake.script(model, steps)
+        yield fake
