@@ -145,3 +145,10 @@ def test_django_async_content_read_synchronously(django_settings: None) -> None:
         yield b"data: a\n\n"
 
     assert read_body(StreamingHttpResponse(parts())) == b"data: a\n\n"
+
+
+def test_a_django_response_can_be_read_twice(django_settings: None) -> None:
+    from django.test import Client
+
+    response = Client().get("/sync")
+    assert read_body(response) == read_body(response) != b""

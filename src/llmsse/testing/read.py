@@ -39,7 +39,8 @@ def read_body(source: Any) -> bytes:
     framework would), an ``httpx`` / Starlette ``TestClient`` response (read if it was
     streamed), a Flask / Werkzeug test response, and a Django response (streaming or not;
     async streaming content is run to completion when no event loop is running, otherwise
-    use :func:`aread_body`). A Django response is closed after reading, as a server would.
+    use :func:`aread_body`). A Django response is closed after reading, as a server would,
+    and keeps the bytes, so it can be read again; a generator can be read only once.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
@@ -79,9 +80,11 @@ async def aread_body(source: Any) -> bytes:
         return bytes(await source.aread())
     if getattr(source, "is_async", False) and hasattr(source, "streaming_content"):
         try:
-            return await _collect_async(source.streaming_content)
+            body = await _collect_async(source.streaming_content)
         finally:
-            source.close()
+            _close_once(source)
+        source.streaming_content = [body]
+        return body
     if isinstance(source, AsyncIterable):
         return await _collect_async(source)
     return read_body(source)
@@ -127,13 +130,24 @@ def _run(coroutine: Any) -> bytes:
 
 
 def _read_django(response: Any) -> bytes:
+    if not getattr(response, "streaming", False):
+        return bytes(response.content)
     try:
-        if not getattr(response, "streaming", False):
-            return bytes(response.content)
         if getattr(response, "is_async", False):
-            return _run(_collect_async(response.streaming_content))
-        return b"".join(_as_bytes(part) for part in response.streaming_content)
+            body = _run(_collect_async(response.streaming_content))
+        else:
+            body = b"".join(_as_bytes(part) for part in response.streaming_content)
     finally:
+        _close_once(response)
+    # Streaming content can be read once: keep the bytes so the response reads again.
+    response.streaming_content = [body]
+    return body
+
+
+def _close_once(response: Any) -> None:
+    # Closing a Django response fires request_finished; a second read must not fire it again.
+    if not getattr(response, "_llmsse_closed", False):
+        response._llmsse_closed = True
         response.close()
 
 
