@@ -150,6 +150,22 @@ def fastapi_app(base_url: str, recorder: Recorder) -> FastAPI:
     app = FastAPI()
     app.add_middleware(GZipMiddleware, minimum_size=10)
 
+    # A BaseHTTPMiddleware in the stack, as many FastAPI apps have: it must not hide disconnects.
+    @app.middleware("http")
+    async def tag_responses(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers["x-middleware"] = "seen"
+        return response
+
+    @app.get("/generator", response_class=SSEResponse)
+    async def generator(script: str, tag: str) -> AsyncIterator[Any]:
+        source = recorder.make_source(tag, script, sync=False)
+        try:
+            async for item in source:
+                yield item
+        finally:  # FastAPI interrupts the generator but does not close what it holds
+            await source.close()
+
     @app.get("/openai-sync")
     def openai_sync(request: Request, script: str, tag: str) -> SSEResponse:
         stream = client.chat.completions.create(model=f"{script}#{tag}", messages=[], stream=True)
@@ -409,3 +425,19 @@ def test_prefetch_turns_an_early_failure_into_an_http_error(
     received, _ = read_events(http, url)
     assert_sse_headers(received.response)
     assert [e.data for _, e in received.events[:3]] == ["Hello", " big", " world"]
+
+
+def test_fastapi_generator_endpoint_and_middleware(served: Served, http: httpx.Client) -> None:
+    if served.framework != "fastapi":
+        pytest.skip("FastAPI only")
+    url, tag = stream_url(served, "generator", "slow")
+    received, _ = read_events(http, url)
+    assert_sse_headers(received.response)
+    assert received.response.headers["x-middleware"] == "seen"
+    assert [e.data for _, e in received.events[:3]] == ["Hello", " big", " world"]
+    assert received.events[0][0] < served.recorder.sources[tag].produced_at[-1]
+
+    url, tag = stream_url(served, "generator", "idle", heartbeat="none")
+    received, hung_up = read_events(http, url, stop_after=1)
+    closed = wait_for(lambda: served.recorder.sources[tag].closed_at)
+    assert closed is not None and closed - hung_up < 1.0
