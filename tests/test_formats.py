@@ -38,7 +38,6 @@ def test_text_deltas_become_unnamed_events_and_done_carries_usage() -> None:
     }
     assert result.text == "Hello, world"
     assert result.outcome == "finished"
-    assert result.events == 4
 
 
 def test_multi_line_text_survives_with_line_breaks_as_lf() -> None:

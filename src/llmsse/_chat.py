@@ -24,17 +24,13 @@ def to_plain(obj: Any) -> Any:
     return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
 
 
-def _reasoning_of(delta: Any) -> Any:
-    # reasoning_content (DeepSeek, vLLM, SGLang) wins; reasoning (OpenRouter, newer vLLM)
-    # only when it is absent: some servers fill both with the same text.
-    extra = getattr(delta, "__pydantic_extra__", None)
-    if extra is None:
-        r = getattr(delta, "reasoning_content", None)
-        return getattr(delta, "reasoning", None) if r is None else r
+def _reasoning(extra: dict[str, Any] | None) -> Any:
+    # reasoning_content (DeepSeek, vLLM, SGLang) wins; reasoning (OpenRouter, newer
+    # vLLM) only when it is absent: some servers fill both with the same text.
     if not extra:
         return None
-    r = extra.get("reasoning_content")
-    return extra.get("reasoning") if r is None else r
+    reasoning = extra.get("reasoning_content")
+    return extra.get("reasoning") if reasoning is None else reasoning
 
 
 class ChatState:
@@ -56,41 +52,89 @@ class ChatState:
         self._calls: dict[int, ToolCall] = {}
 
     def absorb(self, chunk: Any) -> str | None:
+        """Record what ``chunk`` adds; return its text delta for choice 0 (or ``None``)."""
+        # The openai SDK's objects are pydantic models whose attribute access goes
+        # through BaseModel.__getattr__'s slow hook; their fields all sit in __dict__,
+        # so the hot path reads that. Everything is read before anything is recorded:
+        # a chunk of another shape is then read again, attribute by attribute.
+        try:
+            fields = chunk.__dict__
+            usage = fields["usage"]
+            choices = fields["choices"]
+            text = None
+            if choices:
+                for choice in choices:
+                    fields = choice.__dict__
+                    if fields["index"]:  # n > 1: only choice 0 (an index of None counts as 0)
+                        continue
+                    delta = fields["delta"]
+                    finish = fields["finish_reason"]
+                    if delta is not None:
+                        fields = delta.__dict__
+                        content = fields["content"]
+                        refusal = fields["refusal"]
+                        tool_calls = fields["tool_calls"]
+                        extra = delta.__pydantic_extra__
+                        if extra or refusal or tool_calls or content.__class__ is not str:
+                            text = self._delta(content, refusal, tool_calls, _reasoning(extra))
+                        elif content:
+                            text = content
+                            self._text.append(content)
+                    if finish is not None:
+                        self._finish(finish)
+        except (AttributeError, KeyError, TypeError):
+            return self._absorb_any(chunk)
+        if usage is not None:
+            self.result.usage = to_plain(usage)
+        return text
+
+    def _absorb_any(self, chunk: Any) -> str | None:
+        # Chunk objects of other SDKs: any attribute may be missing.
+        text = None
+        for choice in getattr(chunk, "choices", None) or ():
+            if getattr(choice, "index", None):
+                continue
+            delta = getattr(choice, "delta", None)
+            if delta is not None:
+                reasoning = getattr(delta, "reasoning_content", None)
+                if reasoning is None:
+                    reasoning = getattr(delta, "reasoning", None)
+                text = self._delta(
+                    getattr(delta, "content", None),
+                    getattr(delta, "refusal", None),
+                    getattr(delta, "tool_calls", None),
+                    reasoning,
+                )
+            finish = getattr(choice, "finish_reason", None)
+            if finish is not None:
+                self._finish(finish)
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.result.usage = to_plain(usage)
-        choices = chunk.choices
-        if not choices:
-            return None
-        text = None
-        for choice in choices:
-            if choice.index:  # n > 1: only choice 0 (an index of None counts as 0)
-                continue
-            delta = choice.delta
-            if delta is not None:
-                content = delta.content
-                if content:
-                    if content.__class__ is str:
-                        text = content
-                        self._text.append(content)
-                    else:
-                        text = self._content_parts(content)
-                reasoning = _reasoning_of(delta)
-                if reasoning and isinstance(reasoning, str):
-                    self._reasoning.append(reasoning)
-                    self.pending.append(("reasoning", reasoning))
-                refusal = getattr(delta, "refusal", None)
-                if refusal and isinstance(refusal, str):
-                    self._refusal.append(refusal)
-                    self.pending.append(("refusal", refusal))
-                tool_calls = getattr(delta, "tool_calls", None)
-                if tool_calls:
-                    self._tool_fragments(tool_calls)
-            finish = choice.finish_reason
-            if finish is not None:
-                self.result.finish_reason = finish
-                self.flush_tool_calls()
         return text
+
+    def _delta(self, content: Any, refusal: Any, tool_calls: Any, reasoning: Any) -> str | None:
+        """Record a delta that carries more than plain text (the less common path)."""
+        if reasoning and isinstance(reasoning, str):
+            self._reasoning.append(reasoning)
+            self.pending.append(("reasoning", reasoning))
+        text = None
+        if content:
+            if isinstance(content, str):
+                text = content
+                self._text.append(content)
+            else:
+                text = self._content_parts(content)
+        if refusal and isinstance(refusal, str):
+            self._refusal.append(refusal)
+            self.pending.append(("refusal", refusal))
+        if tool_calls:
+            self._tool_fragments(tool_calls)
+        return text
+
+    def _finish(self, reason: Any) -> None:
+        self.result.finish_reason = reason
+        self.flush_tool_calls()
 
     def _content_parts(self, content: Any) -> str | None:
         # Some servers (Mistral) stream content as a list of typed parts.

@@ -41,7 +41,6 @@ class StreamResult:
         outcome: ``"finished"`` (upstream ended), ``"failed"`` (upstream raised) or
             ``"disconnected"`` (the consumer stopped reading: client gone, cancelled).
         error: The exception when ``outcome == "failed"``.
-        events: How many events were sent (heartbeats not counted).
     """
 
     text: str = ""
@@ -52,4 +51,3 @@ class StreamResult:
     usage: dict[str, Any] | None = None
     outcome: Outcome = "finished"
     error: BaseException | None = None
-    events: int = 0

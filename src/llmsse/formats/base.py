@@ -53,7 +53,6 @@ class Format:
 
     def event(self, event: ServerSentEvent) -> bytes:
         """Encode a ready-made event: by default it is sent as it is."""
-        self.result.events += 1
         return event.encode()
 
     def finish(self) -> bytes:

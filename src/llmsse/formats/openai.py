@@ -61,7 +61,6 @@ class OpenAIFormat(Format):
         return b""
 
     def _data(self, payload: bytes) -> bytes:
-        self.result.events += 1
         head = self._head
         if head:
             self._head = b""
