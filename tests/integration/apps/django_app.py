@@ -1,0 +1,88 @@
+"""The Django project served by the integration tests: settings, URLs and views in one module.
+
+``GZipMiddleware`` is on, as in many real projects, to show that it leaves the stream alone.
+
+    /sync/<script>?tag=&hb=      a scripted sync source (sync view)
+    /async/<script>?tag=&hb=     a scripted async source (async view)
+    /openai/<model>?hb=          OpenAI() in a sync view
+    /aopenai/<model>?hb=         AsyncOpenAI() in an async view: stream opened in the view (ASGI)
+    /aopenai-lazy/<model>?hb=    AsyncOpenAI() opened lazily by an async generator (WSGI and ASGI)
+    /ping                        a plain response
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django
+from django.conf import settings
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="llmsse-tests",
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
+        INSTALLED_APPS=[],
+        DATABASES={},
+        MIDDLEWARE=["django.middleware.gzip.GZipMiddleware"],
+        USE_TZ=True,
+    )
+    django.setup()
+
+from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+
+from integration.apps._clients import answer, async_client, messages, sync_client
+from integration.apps._record import FileAsyncSource, FileSyncSource, on_complete_for
+from llmsse.django import SSEResponse, sse_response
+
+
+def _options(request: HttpRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {"heartbeat": float(request.GET.get("hb", "15"))}
+    if "tag" in request.GET:
+        options["on_complete"] = on_complete_for(request.GET["tag"])
+    return options
+
+
+def sync_script(request: HttpRequest, script: str) -> SSEResponse:
+    return sse_response(FileSyncSource(script, request.GET["tag"]), **_options(request))
+
+
+async def async_script(request: HttpRequest, script: str) -> SSEResponse:
+    return sse_response(FileAsyncSource(script, request.GET["tag"]), **_options(request))
+
+
+def openai_sync(request: HttpRequest, model: str) -> SSEResponse:
+    stream = sync_client().chat.completions.create(model=model, messages=messages(), stream=True)
+    return sse_response(stream, **_options(request))
+
+
+async def openai_async(request: HttpRequest, model: str) -> SSEResponse:
+    stream = await async_client().chat.completions.create(
+        model=model, messages=messages(), stream=True
+    )
+    return sse_response(stream, **_options(request))
+
+
+async def openai_async_lazy(request: HttpRequest, model: str) -> SSEResponse:
+    return sse_response(answer(model), **_options(request))
+
+
+def ping(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(b"pong")
+
+
+urlpatterns = [
+    path("sync/<str:script>", sync_script),
+    path("async/<str:script>", async_script),
+    path("openai/<str:model>", openai_sync),
+    path("aopenai/<str:model>", openai_async),
+    path("aopenai-lazy/<str:model>", openai_async_lazy),
+    path("ping", ping),
+]
+
+wsgi_application = get_wsgi_application()
+asgi_application = get_asgi_application()
