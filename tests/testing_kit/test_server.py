@@ -97,3 +97,19 @@ def test_stop_cuts_a_paced_stream_and_closes_the_port() -> None:
 def test_server_property_needs_a_started_server() -> None:
     with pytest.raises(RuntimeError, match="not started"):
         FakeChatServer().base_url  # noqa: B018
+
+
+def test_a_client_hanging_up_is_not_reported_as_a_server_error(
+    fake_chat_server: FakeChatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # socketserver prints a traceback for any error in a handler; a reset keep-alive
+    # connection (the SDK hanging up after an error event) is not one worth printing.
+    inner = fake_chat_server._server
+    assert inner is not None
+    for error in (ConnectionResetError(104, "Connection reset by peer"), ValueError("real bug")):
+        try:
+            raise error
+        except Exception:
+            inner.handle_error(None, ("127.0.0.1", 1))
+    err = capsys.readouterr().err
+    assert "ConnectionResetError" not in err and "real bug" in err
