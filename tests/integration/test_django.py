@@ -61,16 +61,20 @@ def server(
         with serve_gunicorn(app, "gthread", env, workers=1) as base_url:
             yield name, base_url
         return
-    with pytest.MonkeyPatch.context() as patch:
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test.utils import override_settings
+
+    from integration.apps import django_app
+
+    with pytest.MonkeyPatch.context() as patch, override_settings(**django_app.SETTINGS):
         for key, value in env.items():
             patch.setenv(key, value)
-        from integration.apps import django_app
-
         if name == "uvicorn":
-            with serve_asgi(django_app.asgi_application, "uvicorn") as base_url:
+            with serve_asgi(ASGIHandler(), "uvicorn") as base_url:
                 yield name, base_url
         else:
-            with serve_wsgi(django_app.wsgi_application) as base_url:
+            with serve_wsgi(WSGIHandler()) as base_url:
                 yield name, base_url
 
 

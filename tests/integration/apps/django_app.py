@@ -17,27 +17,27 @@ from typing import Any
 import django
 from django.conf import settings
 
+#: What these tests need; in a process where other tests configured Django first, apply it
+#: with ``override_settings(**SETTINGS)`` and build the handlers inside (they load the
+#: middleware when they are made).
+SETTINGS: dict[str, Any] = {
+    "DEBUG": False,
+    "ALLOWED_HOSTS": ["*"],
+    "ROOT_URLCONF": __name__,
+    "MIDDLEWARE": ["django.middleware.gzip.GZipMiddleware"],
+}
+
 if not settings.configured:
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="llmsse-tests",
-        ALLOWED_HOSTS=["*"],
-        ROOT_URLCONF=__name__,
-        INSTALLED_APPS=[],
-        DATABASES={},
-        MIDDLEWARE=["django.middleware.gzip.GZipMiddleware"],
-        USE_TZ=True,
-    )
+    settings.configure(SECRET_KEY="llmsse-tests", INSTALLED_APPS=[], DATABASES={}, **SETTINGS)
     django.setup()
 
-from django.core.asgi import get_asgi_application
-from django.core.wsgi import get_wsgi_application
-from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.http import HttpRequest, HttpResponse  # noqa: E402
+from django.urls import path  # noqa: E402
 
-from integration.apps._clients import answer, async_client, messages, sync_client
-from integration.apps._record import FileAsyncSource, FileSyncSource, on_complete_for
-from llmsse.django import SSEResponse, sse_response
+from integration.apps._clients import answer, async_client, messages, sync_client  # noqa: E402
+from integration.apps._record import FileAsyncSource, FileSyncSource, on_complete_for  # noqa: E402
+from llmsse.django import SSEResponse, sse_response  # noqa: E402
 
 
 def _options(request: HttpRequest) -> dict[str, Any]:
@@ -84,5 +84,5 @@ urlpatterns = [
     path("ping", ping),
 ]
 
+# For gunicorn (a process of its own, configured above).
 wsgi_application = get_wsgi_application()
-asgi_application = get_asgi_application()
