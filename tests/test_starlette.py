@@ -385,3 +385,29 @@ async def test_client_gone_before_the_headers_were_sent() -> None:
         await response(scope, receive, send)
     assert len(source.close_times) == 1
     assert [result.outcome for result in results] == ["disconnected"]
+
+
+@pytest.mark.anyio
+async def test_asgi_2_4_send_failure_ends_the_stream_and_closes_the_source() -> None:
+    # An ASGI 2.4 server raises OSError from send() once the client is gone.
+    source = AsyncSource(["a", Pause(0.05)] * 100)
+    results: list[StreamResult] = []
+    response = sse_response(source, heartbeat=None, on_complete=results.append)
+    bodies = 0
+
+    async def receive() -> dict[str, Any]:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal bodies
+        if message["type"] == "http.response.body":
+            bodies += 1
+            if bodies == 2:
+                raise OSError("client gone")
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "GET", "headers": []}
+    with anyio.fail_after(5):
+        await response(scope, receive, send)
+    assert len(source.close_times) == 1
+    assert [result.outcome for result in results] == ["disconnected"]

@@ -42,6 +42,8 @@ SCRIPTS: dict[str, list[Any]] = {
     "fail": ["Hello", ValueError("secret upstream detail")],
     # Blocks its reading thread for a while: the server must go on serving others meanwhile.
     "blocking": ["Hello", Pause(1.0), " world"],
+    # Thinks before its first piece: heartbeats must go out meanwhile.
+    "thinking": [Pause(0.5), "Hello"],
 }
 
 KINDS = ["openai-sync", "openai-async", "source-sync", "source-async"]
@@ -441,3 +443,74 @@ def test_fastapi_generator_endpoint_and_middleware(served: Served, http: httpx.C
     received, hung_up = read_events(http, url, stop_after=1)
     closed = wait_for(lambda: served.recorder.sources[tag].closed_at)
     assert closed is not None and closed - hung_up < 1.0
+
+
+def h2_open_stream(base_url: str, path: str) -> tuple[Any, Any, dict[str, str], bytes]:
+    """Open an HTTP/2 (prior knowledge) GET with the h2 library; read until the first event.
+
+    httpx cannot be used for this: closing a response early does not reset its HTTP/2 stream.
+    """
+    import socket
+
+    pytest.importorskip("h2")  # hypercorn's own dependency
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(
+        1,
+        [(":method", "GET"), (":path", path), (":scheme", "http"), (":authority", host)],
+        end_stream=True,
+    )
+    sock.sendall(conn.data_to_send())
+    headers: dict[str, str] = {}
+    body = b""
+    while b"\n\n" not in body:
+        data = sock.recv(65536)
+        assert data, "connection closed before the first event"
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                headers = {k.decode(): v.decode() for k, v in event.headers}
+            elif isinstance(event, h2.events.DataReceived):
+                body += event.data
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        sock.sendall(conn.data_to_send())
+    return sock, conn, headers, body
+
+
+def test_http2_stream_reset_closes_the_upstream(served: Served) -> None:
+    # HTTP/2 (hypercorn, prior knowledge): the headers must be legal there (no Connection),
+    # and a client cancelling one stream (RST_STREAM) on a connection it keeps open is a
+    # disconnect of that request alone.
+    if not served.server.startswith("hypercorn"):
+        pytest.skip("uvicorn does not speak HTTP/2")
+    url, tag = stream_url(served, "source-async", "idle", heartbeat="none")
+    path = url.removeprefix(served.url)
+    sock, conn, headers, body = h2_open_stream(served.url, path)
+    try:
+        assert headers[":status"] == "200"
+        assert headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert "connection" not in headers
+        assert body == b"data: Hello\n\n"
+        conn.reset_stream(1)
+        sock.sendall(conn.data_to_send())
+        hung_up = time.monotonic()
+        closed = wait_for(lambda: served.recorder.sources[tag].closed_at)
+        assert closed is not None and closed - hung_up < 1.0
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("kind", ["source-sync", "source-async"])
+def test_heartbeats_reach_the_client_before_the_first_token(
+    served: Served, http: httpx.Client, kind: str
+) -> None:
+    url, _ = stream_url(served, kind, "thinking", heartbeat="0.1")
+    received, _ = read_events(http, url)
+    head = received.body.split(b"data: Hello")[0]
+    assert head.count(b": ping\n\n") >= 2  # each one flushed on its own, not held back
+    assert [e.data for _, e in received.events[:1]] == ["Hello"]
