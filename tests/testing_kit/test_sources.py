@@ -140,3 +140,13 @@ def test_status_errors_are_the_sdk_subclasses_with_a_real_response() -> None:
     assert isinstance(api_status_error(503), openai.InternalServerError)
     assert isinstance(api_status_error(418), openai.APIStatusError)
     assert isinstance(api_connection_error(timeout=True), openai.APITimeoutError)
+
+
+def test_close_from_another_thread_ends_a_pending_delay() -> None:
+    import threading
+
+    stream = FakeStream(["a"], first_delay=10)
+    threading.Timer(0.05, stream.close).start()
+    start = time.monotonic()
+    assert list(stream) == []
+    assert time.monotonic() - start < 2 and stream.close_count == 1

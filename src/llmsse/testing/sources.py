@@ -146,6 +146,7 @@ class FakeStream(_Recorder[T]):
         )
         #: Whether an item was requested on a thread that runs an asyncio event loop.
         self.on_event_loop = False
+        self._closing = threading.Event()
 
     def __iter__(self) -> FakeStream[T]:
         return self
@@ -160,15 +161,20 @@ class FakeStream(_Recorder[T]):
             self.on_event_loop = True
         wait = self._wait_before_next()
         if wait and not self.closed:
-            time.sleep(wait)
+            self._closing.wait(wait)
         try:
             return self._take()
         except _Exhausted:
             raise StopIteration from None
 
     def close(self) -> None:
-        """Close the stream; recorded every time it is called."""
+        """Close the stream; recorded every time it is called.
+
+        Called from another thread while a reader waits out a delay, it ends the wait at
+        once and the reader gets the end of the stream.
+        """
         self._record_close()
+        self._closing.set()
 
     def __enter__(self) -> FakeStream[T]:
         return self
