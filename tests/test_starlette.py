@@ -66,6 +66,18 @@ def test_user_headers_and_status() -> None:
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
 
 
+def test_head_request_sends_headers_and_closes_the_source() -> None:
+    source = SyncSource(["never read", Pause(30)])
+    results: list[StreamResult] = []
+    client = starlette_client(lambda request: sse_response(source, on_complete=results.append))
+    response = client.head("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.content == b""
+    assert len(source.close_times) == 1
+    assert [result.outcome for result in results] == ["disconnected"]
+
+
 def test_openai_format() -> None:
     response = starlette_client(lambda request: sse_response(["a", "b"], format="openai")).get("/")
     datas = [event.data for event in llmsse.parse(response.content)]

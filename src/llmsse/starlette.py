@@ -54,7 +54,8 @@ class SSEResponse(StreamingResponse):
     :func:`llmsse.sse_headers` (no ``Connection``), then ``headers`` on top.
 
     When the client goes away the upstream is closed and ``on_complete`` receives
-    ``outcome == "disconnected"``, even if the stream is idle at that moment. To turn a failure
+    ``outcome == "disconnected"``, even if the stream is idle at that moment (a ``HEAD``
+    request gets the headers and the upstream is closed at once). To turn a failure
     of the source before its first event into an ordinary HTTP error, ``await``
     :meth:`prefetch` in the route.
     """
@@ -175,6 +176,21 @@ class SSEResponse(StreamingResponse):
             raise self._prefetch_failure
         if self._closed:
             raise RuntimeError("this SSEResponse was closed and cannot be sent")
+        if scope.get("method") == "HEAD":
+            # Nobody reads the body of a HEAD response: stop the model instead of running it.
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": self.status_code,
+                        "headers": self.raw_headers,
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.aclose()
+            return
         failure: Exception | None = None
         try:
             async with anyio.create_task_group() as task_group:
