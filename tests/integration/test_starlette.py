@@ -8,13 +8,19 @@ chat-completions API, and scripted sync/async upstreams. Every app sits behind S
 from __future__ import annotations
 
 import gzip
+import json
+import re
+import shutil
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import openai
 import pytest
@@ -514,3 +520,53 @@ def test_heartbeats_reach_the_client_before_the_first_token(
     head = received.body.split(b"data: Hello")[0]
     assert head.count(b": ping\n\n") >= 2  # each one flushed on its own, not held back
     assert [e.data for _, e in received.events[:1]] == ["Hello"]
+
+
+# --- the page code published in docs/starlette.md ----------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "starlette.md"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (fetch, TextDecoderStream)")
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_documented_fetch_reader_reads_the_stream(fail: bool) -> None:
+    match = re.search(r"```js\n(async function streamChat.*?\n})\n", DOCS.read_text(), re.S)
+    assert match, "streamChat() not found in docs/starlette.md"
+    app = FastAPI()
+
+    @app.post("/chat")
+    async def chat() -> SSEResponse:
+        async def answer() -> AsyncIterator[Any]:
+            yield llmsse.ServerSentEvent(data="hmm", event="reasoning")
+            yield "Hello\nworld"
+            await anyio.sleep(0.05)  # a heartbeat in the middle
+            yield " again"
+            if fail:
+                raise RuntimeError("secret")
+
+        return sse_response(answer(), heartbeat=0.01)
+
+    with serve_asgi(app, "uvicorn") as url:
+        script = (
+            match.group(1).replace('fetch("/chat"', f'fetch("{url}/chat"')
+            + """
+let text = ""; const events = [];
+streamChat([{ role: "user", content: "Hi" }], {
+  onText: (t) => { text += t; },
+  onEvent: (name, data) => events.push([name, data]),
+}).then(
+  (done) => console.log(JSON.stringify({ text, events, done })),
+  (error) => console.log(JSON.stringify({ text, events, error: error.message })),
+);
+"""
+        )
+        out = subprocess.run(
+            ["node", "-e", script], capture_output=True, text=True, timeout=20, check=True
+        )
+    got = json.loads(out.stdout)
+    assert got["text"] == "Hello\nworld again"
+    assert got["events"] == [["reasoning", "hmm"]]
+    if fail:
+        assert got["error"] == "The response could not be completed."
+    else:
+        assert got["done"] == {"finish_reason": None, "usage": None}
