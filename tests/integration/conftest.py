@@ -22,9 +22,9 @@ OPENAI_SCRIPTS = {
     "slow": [
         chunk(role="assistant", content=""),
         chunk("Hello"),
-        Pause(0.25),
+        Pause(0.15),
         chunk(" big"),
-        Pause(0.25),
+        Pause(0.15),
         chunk(" world"),
         chunk(finish="stop"),
     ],
