@@ -237,3 +237,33 @@ def test_missing_django_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delitem(sys.modules, "llmsse.django")
     with pytest.raises(ImportError, match=r"pip install 'llmsse\[django\]'"):
         importlib.import_module("llmsse.django")
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def test_a_sync_on_complete_runs_off_the_loop_where_the_orm_works() -> None:
+    seen: list[bool] = []
+    response = sse_response(_agen("a"), on_complete=lambda result: seen.append(_loop_running()))
+    assert response.is_async
+    assert _texts(b"".join([part async for part in response])) == ["a"]
+    assert seen == [False]
+
+
+def test_an_async_on_complete_works_under_wsgi_too() -> None:
+    results: list[StreamResult] = []
+
+    async def save(result: StreamResult) -> None:
+        results.append(result)
+
+    response = sse_response(iter(["a"]), on_complete=save, heartbeat=None)
+    assert not response.is_async
+    assert _texts(b"".join(response)) == ["a"]
+    assert [r.outcome for r in results] == ["finished"]

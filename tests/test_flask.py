@@ -228,3 +228,16 @@ def test_iterate_in_background_raises_what_the_iterator_raises() -> None:
 
     with pytest.raises(LookupError, match="boom"):
         list(iterate_in_background(broken()))
+
+
+def test_on_complete_runs_in_the_request_context() -> None:
+    seen: list[str] = []
+    app = flask.Flask(__name__)
+
+    @app.get("/")
+    def stream() -> flask.Response:
+        flask.g.user = "ada"
+        return sse_response(["x"], on_complete=lambda result: seen.append(flask.g.user))
+
+    app.test_client().get("/")
+    assert seen == ["ada"]

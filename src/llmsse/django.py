@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 try:
-    from asgiref.sync import SyncToAsync
+    from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
     from django.core.signals import request_finished, request_started
     from django.http import StreamingHttpResponse
 except ImportError as exc:  # pragma: no cover - exercised without django installed
@@ -114,12 +115,12 @@ class SSEResponse(StreamingHttpResponse):  # type: ignore[misc]  # Django is unt
         if is_async_source(source):
             if environ is not None:
                 refuse_stream_of_closed_loop(source, "django")
-            chunks = aiter_sse(source, **options)
+            chunks = aiter_sse(source, **_for_a_loop(options))
             content = chunks if environ is None else iterate_in_background(chunks)
         elif environ is None and _serving_asgi():
-            content = aiter_sse(source, **options)
+            content = aiter_sse(source, **_for_a_loop(options))
         else:
-            content = iter_sse(source, **options)
+            content = iter_sse(source, **_for_a_thread(options))
         sock = connection_socket(environ)
         if sock is not None and isinstance(content, Iterator):
             content = close_on_disconnect(content, sock)
@@ -150,6 +151,23 @@ class SSEResponse(StreamingHttpResponse):  # type: ignore[misc]  # Django is unt
         return _iterate_in_thread(self._llmsse_content)
 
 
+def _for_a_loop(options: dict[str, Any]) -> dict[str, Any]:
+    # on_complete is where an app saves the message, usually with the ORM, which refuses
+    # to run on an event loop (SynchronousOnlyOperation): run a sync callback in a thread.
+    on_complete = options.get("on_complete")
+    if on_complete is not None and not inspect.iscoroutinefunction(on_complete):
+        options = {**options, "on_complete": sync_to_async(on_complete)}
+    return options
+
+
+def _for_a_thread(options: dict[str, Any]) -> dict[str, Any]:
+    # The same view may serve WSGI or ASGI: accept an async on_complete under WSGI too.
+    on_complete = options.get("on_complete")
+    if on_complete is not None and inspect.iscoroutinefunction(on_complete):
+        options = {**options, "on_complete": async_to_sync(on_complete)}
+    return options
+
+
 def sse_response(
     source: Any,
     *,
@@ -172,6 +190,8 @@ def sse_response(
             ``Content-Encoding: identity`` to keep ``GZipMiddleware`` from buffering).
         **options: Passed to :func:`llmsse.iter_sse` / :func:`llmsse.aiter_sse`
             (``format``, ``heartbeat``, ``retry``, ``ids``, ``on_complete``, ``on_error``).
+            ``on_complete`` may be sync or async under either handler: a sync one is run
+            in a thread when the stream is read on an event loop, so it can use the ORM.
 
     Returns:
         An :class:`SSEResponse`.
