@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 import llmsse
@@ -318,7 +318,9 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def run_until_disconnect(response: SSEResponse, disconnect_after: int) -> list[bytes]:
+async def run_until_disconnect(
+    response: StreamingResponse, disconnect_after: int, spec_version: str = "2.3"
+) -> list[bytes]:
     """Drive the response like a server whose client leaves after ``disconnect_after`` events."""
     sent: list[bytes] = []
     gone = anyio.Event()
@@ -333,21 +335,38 @@ async def run_until_disconnect(response: SSEResponse, disconnect_after: int) -> 
             if len(sent) >= disconnect_after:
                 gone.set()
 
-    scope = {"type": "http", "asgi": {"spec_version": "2.3"}, "method": "GET", "headers": []}
+    scope = {"type": "http", "asgi": {"spec_version": spec_version}, "method": "GET", "headers": []}
     with anyio.fail_after(5):
         await response(scope, receive, send)
     return sent
 
 
 @pytest.mark.anyio
+async def test_plain_streaming_response_misses_an_idle_disconnect_under_asgi_2_4() -> None:
+    # The trap SSEResponse exists for: Starlette listens for http.disconnect only below ASGI
+    # 2.4, and otherwise waits for a send to fail, which an idle stream never attempts.
+    source = AsyncSource(["Hello", Pause(30)])
+    response = StreamingResponse(llmsse.aiter_sse(source, heartbeat=None))
+    started = time.monotonic()
+    with anyio.move_on_after(0.5) as waited:
+        await run_until_disconnect(response, disconnect_after=1, spec_version="2.4")
+    assert waited.cancelled_caught  # still streaming, the client long gone
+    # Only our own timeout, cancelling the response, closed the source.
+    assert source.closed_at is None or source.closed_at - started >= 0.45
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("spec_version", ["2.3", "2.4"])
 @pytest.mark.parametrize("kind", ["sync", "async"])
-async def test_disconnect_while_idle_closes_the_source_at_once(kind: str) -> None:
+async def test_disconnect_while_idle_closes_the_source_at_once(
+    kind: str, spec_version: str
+) -> None:
     steps = ["Hello", Pause(30)]
     source = SyncSource(steps) if kind == "sync" else AsyncSource(steps)
     results: list[StreamResult] = []
     response = sse_response(source, heartbeat=None, on_complete=results.append)
     started = time.monotonic()
-    sent = await run_until_disconnect(response, disconnect_after=1)
+    sent = await run_until_disconnect(response, disconnect_after=1, spec_version=spec_version)
     assert sent == [b"data: Hello\n\n"]
     assert source.closed_at is not None and source.closed_at - started < 1
     assert len(source.close_times) == 1
