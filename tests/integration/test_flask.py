@@ -142,3 +142,25 @@ def test_async_stream_opened_in_an_async_view_is_refused(server: str) -> None:
         response = client.get(server + "/aopenai-eager/hello")
     assert response.status_code == 500
     assert b"async generator" in response.content
+
+
+def test_no_thread_is_left_behind_after_disconnects(fake_api: FakeOpenAI, record_dir: Path) -> None:
+    import threading
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LLMSSE_RECORD_DIR", str(record_dir))
+        from integration.apps.flask_app import app
+
+        with serve_wsgi(app) as base_url:
+            for kind in ("sync", "async"):
+                for n in range(3):
+                    first_event_then_hang_up(base_url, f"/{kind}/idle?tag=leak-{kind}-{n}&hb=0.3")
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                names = [t.name for t in threading.enumerate()]
+                if not any(name.startswith("llmsse-reader") for name in names):
+                    break
+                time.sleep(0.05)
+    assert not [name for name in names if name.startswith("llmsse-reader")]
+    # The async sources ran on the one shared background loop, not a loop per request.
+    assert names.count("llmsse-async-bridge") <= 1
