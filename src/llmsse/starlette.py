@@ -11,11 +11,11 @@
 
 The response streams through :func:`llmsse.aiter_sse`: async sources stay on the event loop,
 sync ones (``OpenAI()``'s ``Stream``, generators) are read in a worker thread, so neither kind
-blocks other requests. It also listens for the client going away: Starlette's own
-``StreamingResponse`` notices a disconnect only when a ``send`` fails (ASGI 2.4 servers) or
-cancels its loop without closing the body iterator (older servers), so an idle stream -- a model
-thinking -- would keep the upstream request, and its bill, running. Here the upstream is closed
-and ``on_complete`` told ``"disconnected"`` as soon as the server reports the disconnect.
+blocks other requests. It also listens for the client going away, whatever the server's ASGI
+version: Starlette's own ``StreamingResponse`` does so only below ASGI 2.4; under a 2.4 server it
+notices a disconnect when a ``send`` fails, which an idle stream (a model thinking) never tries,
+and it never closes its body iterator itself. Here the upstream is closed and ``on_complete``
+told ``"disconnected"`` as soon as the server reports the disconnect.
 """
 
 from __future__ import annotations
