@@ -243,3 +243,11 @@ def test_recorded_request_helpers() -> None:
     )
     assert request.last_user_message == "parts"
     assert RecordedRequest("POST", "/", {}, b"not json").json is None
+
+
+def test_a_responder_that_raises_fails_the_request_with_its_error() -> None:
+    def broken(request: RecordedRequest) -> str:
+        raise KeyError("oops")
+
+    with pytest.raises(KeyError):
+        FakeOpenAI(broken).client().chat.completions.create(model="m", messages=MESSAGES)

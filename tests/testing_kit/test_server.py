@@ -113,3 +113,14 @@ def test_a_client_hanging_up_is_not_reported_as_a_server_error(
             inner.handle_error(None, ("127.0.0.1", 1))
     err = capsys.readouterr().err
     assert "ConnectionResetError" not in err and "real bug" in err
+
+
+def test_a_responder_that_raises_is_a_500_that_names_the_error(
+    fake_chat_server: FakeChatServer,
+) -> None:
+    def broken(request: object) -> str:
+        raise KeyError("oops")
+
+    fake_chat_server.reply(broken)
+    with pytest.raises(openai.InternalServerError, match="KeyError"):
+        fake_chat_server.client().chat.completions.create(model="m", messages=MESSAGES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -10,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from llmsse.testing.errors import error_body
 from llmsse.testing.fake_api import FakeOpenAI, RecordedRequest, Reply, Responder, _Plan
 
 if TYPE_CHECKING:
@@ -54,7 +56,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         path = self.path.partition("?")[0]
-        plan = self.server.fake._plan(self.command, path, dict(self.headers.items()), body)
+        try:
+            plan = self.server.fake._plan(self.command, path, dict(self.headers.items()), body)
+        except Exception as exc:
+            # A responder that raises is a bug in the test: say so to the client, not to stderr.
+            self._fail(exc)
+            return
         try:
             if plan.status == 200 and plan.headers[0][1].startswith("text/event-stream"):
                 self._stream(plan)
@@ -67,6 +74,16 @@ class _Handler(BaseHTTPRequestHandler):
             plan.record.closed = True
             if plan.record.finished_at is None:
                 plan.record.finished_at = time.monotonic()
+
+    def _fail(self, exc: Exception) -> None:
+        message = f"FakeOpenAI could not answer: {type(exc).__name__}: {exc}"
+        body = json.dumps({"error": error_body(500, message, type="fake_error")}).encode()
+        self.send_response(500)
+        self.send_header("content-type", "application/json")
+        self.send_header("x-should-retry", "false")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _send_whole(self, plan: _Plan) -> None:
         body = b"".join(plan.parts)
