@@ -88,8 +88,10 @@ def _serving_asgi() -> bool:
     else:
         return True
     local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
     return (
-        getattr(local, "main_event_loop", None) is not None
+        loop is not None
+        and not loop.is_closed()
         and getattr(local, "main_event_loop_pid", None) == os.getpid()
     )
 
