@@ -7,6 +7,7 @@ installed) ends in one line on stderr and a non-zero exit status, never a traceb
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import signal
@@ -73,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--server",
         choices=("uvicorn", "werkzeug"),
-        help="the server: uvicorn for starlette and django (default), werkzeug for flask "
-        "(default) and django",
+        help="the server: uvicorn for starlette, werkzeug for flask, either for django "
+        "(default: uvicorn if installed)",
     )
     demo.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
@@ -136,8 +137,16 @@ class _Plan:
     delay: float
 
 
+def _default_server(framework: str) -> str:
+    # Django brings no server: take whichever of the two is installed, uvicorn first.
+    for server in (DEFAULT_SERVER[framework], *SERVERS[framework]):
+        if importlib.util.find_spec(server) is not None:
+            return server
+    return DEFAULT_SERVER[framework]
+
+
 def _plan(args: argparse.Namespace, environ: dict[str, str]) -> _Plan:
-    server = args.server or DEFAULT_SERVER[args.framework]
+    server = args.server or _default_server(args.framework)
     if server not in SERVERS[args.framework]:
         raise DemoError(
             f"--framework {args.framework} runs under {' or '.join(SERVERS[args.framework])}"
@@ -277,6 +286,7 @@ def run(plan: _Plan, *, out: Callable[[str], None]) -> None:
             fake = start_fake_model(delay=plan.delay)
         service = DemoService(config, fake)
         app = _make_app(plan, service)
+        service.warm_up(asynchronous=plan.server == "uvicorn")
         source = "offline fake model" if config.offline else f"model {plan.model}"
         if plan.base_url:
             source += f" at {plan.base_url}"

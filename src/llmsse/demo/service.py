@@ -230,6 +230,11 @@ class DemoService:
             self._async = AsyncOpenAI(**self._client_options())
         return self._async
 
+    def warm_up(self, *, asynchronous: bool) -> None:
+        """Import the SDK and build the client now, so that the first question is not slow."""
+        client = self.async_client() if asynchronous else self.sync_client()
+        client.chat.completions  # noqa: B018 - the SDK imports a resource at first access
+
     def _create_args(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "model": self.config.model,
