@@ -106,7 +106,10 @@ def test_openai_format_is_read_back_by_the_real_sdk() -> None:
         base_url="http://relay.test/v1",
         http_client=httpx.Client(transport=httpx.MockTransport(handler)),
     )
-    with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+    completions: Any = client.chat.completions
+    if not hasattr(completions, "stream"):  # openai < 1.48 has the helper under beta
+        completions = client.beta.chat.completions
+    with completions.stream(model="m", messages=MESSAGES) as stream:
         completion = stream.get_final_completion()
     assert completion.choices[0].message.content == ANSWER
     assert completion.choices[0].finish_reason == "tool_calls"
