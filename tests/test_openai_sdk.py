@@ -329,3 +329,41 @@ def test_sdk_mid_stream_error_becomes_the_error_event() -> None:
     }
     assert isinstance(results[0].error, openai.APIError)
     assert results[0].outcome == "failed"
+
+
+def test_closing_a_blocked_sync_stream_ends_the_model_request_at_once() -> None:
+    """A reader thread blocked in recv() on the SDK's socket must not keep the request open."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    hung_up = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            first = b"data: " + json.dumps(RAW_CHUNKS[3]).encode() + b"\n\n"
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n" + b"%x\r\n" % len(first) + first + b"\r\n"
+            )
+            conn.settimeout(10)  # the model "thinks" for 10 s: only a hang-up ends this early
+            try:
+                if conn.recv(1) == b"":
+                    hung_up.set()
+            except OSError:
+                hung_up.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = openai.OpenAI(api_key="sk-test", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
+    stream = client.chat.completions.create(model="m", messages=[], stream=True)
+    gen = llmsse.iter_sse(stream, heartbeat=0.05)
+    assert next(gen) == b"data: Line one\ndata: line two\n\n"
+    assert next(gen) == b": ping\n\n"  # the reader thread is now blocked in recv()
+    gen.close()  # type: ignore[attr-defined]
+    assert hung_up.wait(2), "the upstream request was still open 2 s after the client left"
+    server.close()
+    client.close()

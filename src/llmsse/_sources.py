@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -76,6 +78,30 @@ def _closer(source: object) -> Callable[[], Any] | None:
     return close if callable(close) else None
 
 
+def _shutdown_socket(source: object) -> None:
+    """Shut down the socket under an openai ``Stream``'s HTTP/1 response.
+
+    Closing a socket's file descriptor does not wake a ``recv()`` blocked on it in
+    another thread (nor send a FIN) on Linux, so ``Stream.close()`` alone leaves the
+    model request running until its next bytes arrive. ``shutdown()`` wakes the reader
+    and ends the request at once. HTTP/2 multiplexes streams on one socket: left alone.
+    """
+    response = getattr(source, "response", None)
+    if (
+        response is None
+        or getattr(response, "is_closed", True)  # read to the end: the socket is reusable
+        or getattr(response, "http_version", "") not in ("HTTP/1.1", "HTTP/1.0")
+    ):
+        return
+    extensions = getattr(response, "extensions", None)
+    stream = extensions.get("network_stream") if isinstance(extensions, Mapping) else None
+    get_extra_info = getattr(stream, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 class SyncSource:
     """A sync source read by one thread and closed exactly once by any thread.
 
@@ -114,6 +140,7 @@ class SyncSource:
                 return
             self._close_requested = True
         if self._interruptible:
+            _shutdown_socket(self.source)
             self._close_source()
         self._try_finalize()
 
