@@ -152,3 +152,22 @@ def test_a_django_response_can_be_read_twice(django_settings: None) -> None:
 
     response = Client().get("/sync")
     assert read_body(response) == read_body(response) != b""
+
+
+@pytest.mark.anyio
+async def test_an_async_httpx_streamed_response() -> None:
+    import httpx
+
+    from llmsse.testing import FakeOpenAI
+
+    fake = FakeOpenAI("streamed\nasync")
+    async with (
+        httpx.AsyncClient(transport=fake.transport()) as client,
+        client.stream(
+            "POST",
+            "http://fake.test/v1/chat/completions",
+            json={"model": "m", "messages": [], "stream": True},
+        ) as response,
+    ):
+        reply = read_openai_stream(await aread_body(response))
+    assert reply.text == "streamed\nasync" and reply.done
