@@ -267,3 +267,17 @@ def test_an_async_on_complete_works_under_wsgi_too() -> None:
     assert not response.is_async
     assert _texts(b"".join(response)) == ["a"]
     assert [r.outcome for r in results] == ["finished"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_wsgi_response_never_iterated_still_closes_the_upstream(kind: str) -> None:
+    from llmsse.django import _environ
+
+    source = SyncSource(["a"]) if kind == "sync" else AsyncSource(["a"])
+    token = _environ.set({})  # as during a WSGI request
+    try:
+        response = sse_response(source)
+    finally:
+        _environ.reset(token)
+    response.close()
+    assert len(source.close_times) == 1

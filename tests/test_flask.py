@@ -15,7 +15,7 @@ import pytest
 import llmsse
 from _chunks import chunk
 from integration.servers import AsyncSource, Pause, SyncSource
-from llmsse._wsgi import close_on_disconnect, iterate_in_background, peer_closed
+from llmsse._wsgi import BackgroundIterator, DisconnectWatch, peer_closed
 from llmsse.flask import sse_response
 from llmsse.result import StreamResult
 
@@ -180,7 +180,7 @@ def test_peer_closed_sees_eof_but_not_pending_data() -> None:
         assert peer_closed(ours)
 
 
-def test_close_on_disconnect_stops_and_closes_the_chunks() -> None:
+def test_disconnect_watch_stops_and_closes_the_chunks() -> None:
     closed = threading.Event()
 
     def chunks() -> Iterator[bytes]:
@@ -192,14 +192,14 @@ def test_close_on_disconnect_stops_and_closes_the_chunks() -> None:
 
     ours, theirs = socket.socketpair()
     with ours:
-        watched = close_on_disconnect(chunks(), ours)
+        watched = DisconnectWatch(chunks(), ours)
         assert next(watched) == b": ping\n\n"
         theirs.close()
         assert list(watched) == []
         assert closed.is_set()
 
 
-def test_iterate_in_background_uses_one_loop_and_closes_on_close() -> None:
+def test_background_iterator_uses_one_loop_and_closes_on_close() -> None:
     loops: list[Any] = []
     closed: list[bool] = []
 
@@ -213,21 +213,21 @@ def test_iterate_in_background_uses_one_loop_and_closes_on_close() -> None:
         finally:
             closed.append(True)
 
-    assert list(iterate_in_background(numbers())) == list(range(10))
-    partial = iterate_in_background(numbers())
+    assert list(BackgroundIterator(numbers())) == list(range(10))
+    partial = BackgroundIterator(numbers())
     assert next(partial) == 0
     partial.close()
     assert closed == [True, True]
     assert loops[0] is loops[1]
 
 
-def test_iterate_in_background_raises_what_the_iterator_raises() -> None:
+def test_background_iterator_raises_what_the_iterator_raises() -> None:
     async def broken() -> AsyncIterator[int]:
         yield 1
         raise LookupError("boom")
 
     with pytest.raises(LookupError, match="boom"):
-        list(iterate_in_background(broken()))
+        list(BackgroundIterator(broken()))
 
 
 def test_on_complete_runs_in_the_request_context() -> None:
@@ -241,3 +241,18 @@ def test_on_complete_runs_in_the_request_context() -> None:
 
     app.test_client().get("/")
     assert seen == ["ada"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_response_never_iterated_still_closes_the_upstream(kind: str) -> None:
+    results: list[StreamResult] = []
+    source = SyncSource(["a"]) if kind == "sync" else AsyncSource(["a"])
+    app = flask.Flask(__name__)
+
+    @app.route("/", methods=["GET", "HEAD"])
+    def stream() -> flask.Response:
+        return sse_response(source, on_complete=results.append)
+
+    app.test_client().head("/").close()  # werkzeug sends no body for HEAD
+    assert len(source.close_times) == 1
+    assert [r.outcome for r in results] == ["disconnected"]

@@ -5,10 +5,10 @@ Two problems WSGI leaves to the application:
 * A WSGI server notices that the client left only when a write fails, and on Linux
   the first write after the client closed usually still succeeds (the kernel sends
   it and the peer answers with a reset), so an idle stream is closed only at the
-  *second* heartbeat. :func:`close_on_disconnect` looks at the connection itself
+  *second* heartbeat. :class:`DisconnectWatch` looks at the connection itself
   before each chunk (a zero-timeout poll and a one-byte ``MSG_PEEK``), which brings
   that down to the first heartbeat.
-* An async source cannot be iterated by a WSGI server. :func:`iterate_in_background`
+* An async source cannot be iterated by a WSGI server. :class:`BackgroundIterator`
   drives it on one event loop per process, in a daemon thread, and hands the chunks
   to the server thread. One loop (not one per request) so that an ``AsyncOpenAI``
   client made at import time keeps a connection pool bound to a single loop.
@@ -23,13 +23,13 @@ import os
 import select
 import socket
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
 
 __all__ = [
-    "close_on_disconnect",
+    "BackgroundIterator",
+    "DisconnectWatch",
     "connection_socket",
-    "iterate_in_background",
     "peer_closed",
     "refuse_stream_of_closed_loop",
 ]
@@ -88,21 +88,30 @@ def peer_closed(sock: socket.socket) -> bool:
     return peek == b""
 
 
-def close_on_disconnect(
-    chunks: Iterator[bytes], sock: socket.socket
-) -> Generator[bytes, None, None]:
-    """Yield ``chunks`` until the client behind ``sock`` is gone, then close ``chunks``.
+class DisconnectWatch(Iterator[bytes]):
+    """Iterate ``chunks`` until the client behind ``sock`` is gone, then close ``chunks``.
 
     With heartbeats on, the pipeline yields at least one chunk per interval, so a
     client that left is noticed at the next chunk rather than the next failing write.
+    ``close()`` closes ``chunks`` even when iteration never started.
     """
-    try:
-        for chunk in chunks:
-            if peer_closed(sock):
-                return
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
+
+    __slots__ = ("_chunks", "_sock")
+
+    def __init__(self, chunks: Iterator[bytes], sock: socket.socket) -> None:
+        self._chunks = chunks
+        self._sock = sock
+
+    def __next__(self) -> bytes:
+        chunk = next(self._chunks)
+        if peer_closed(self._sock):
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        """Close the chunks (and so the upstream); safe to call more than once."""
+        close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
 
@@ -137,24 +146,40 @@ async def _aclose(iterator: AsyncIterator[Any]) -> None:
         await aclose()
 
 
-def iterate_in_background(chunks: AsyncIterator[T]) -> Generator[T, None, None]:
+class BackgroundIterator(Iterator[T]):
     """Iterate an async iterator from sync code, on the process's background event loop.
 
-    Each item is awaited on the loop while the calling thread waits for it; closing
-    the returned generator (a WSGI server does, when the client left or the response
-    ended) closes ``chunks`` on the loop and waits for that to finish.
+    Each item is awaited on the loop while the calling thread waits for it. ``close()``
+    (a WSGI server calls it when the client left or the response ended) closes
+    ``chunks`` on the loop and waits for that, even when iteration never started.
     """
-    loop = _background_loop()
-    try:
-        while True:
-            future = asyncio.run_coroutine_threadsafe(_anext(chunks), loop)
-            try:
-                item = future.result()
-            except StopAsyncIteration:
-                return
-            yield item
-    finally:
-        closing = asyncio.run_coroutine_threadsafe(_aclose(chunks), loop)
+
+    __slots__ = ("_chunks", "_closed", "_loop")
+
+    def __init__(self, chunks: AsyncIterator[T]) -> None:
+        self._chunks = chunks
+        self._loop = _background_loop()
+        self._closed = False
+
+    def __next__(self) -> T:
+        if self._closed:
+            raise StopIteration
+        future = asyncio.run_coroutine_threadsafe(_anext(self._chunks), self._loop)
+        try:
+            return future.result()
+        except StopAsyncIteration:
+            self.close()
+            raise StopIteration from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close ``chunks`` on the loop (once) and wait up to 10 s for it."""
+        if self._closed:
+            return
+        self._closed = True
+        closing = asyncio.run_coroutine_threadsafe(_aclose(self._chunks), self._loop)
         with contextlib.suppress(concurrent.futures.TimeoutError):
             closing.result(timeout=_CLOSE_TIMEOUT)
 

@@ -43,9 +43,9 @@ except ImportError as exc:  # pragma: no cover - exercised without django instal
 
 from llmsse import aiter_sse, is_async_source, iter_sse, sse_headers
 from llmsse._wsgi import (
-    close_on_disconnect,
+    BackgroundIterator,
+    DisconnectWatch,
     connection_socket,
-    iterate_in_background,
     refuse_stream_of_closed_loop,
 )
 
@@ -118,14 +118,14 @@ class SSEResponse(StreamingHttpResponse):  # type: ignore[misc]  # Django is unt
             if environ is not None:
                 refuse_stream_of_closed_loop(source, "django")
             chunks = aiter_sse(source, **_for_a_loop(options))
-            content = chunks if environ is None else iterate_in_background(chunks)
+            content = chunks if environ is None else BackgroundIterator(chunks)
         elif environ is None and _serving_asgi():
             content = aiter_sse(source, **_for_a_loop(options))
         else:
             content = iter_sse(source, **_for_a_thread(options))
         sock = connection_socket(environ)
         if sock is not None and isinstance(content, Iterator):
-            content = close_on_disconnect(content, sock)
+            content = DisconnectWatch(content, sock)
 
         response_headers = sse_headers(options.get("format", "text"))
         response_headers["Content-Encoding"] = "identity"
@@ -138,7 +138,7 @@ class SSEResponse(StreamingHttpResponse):  # type: ignore[misc]  # Django is unt
         # Served synchronously although built for a loop (made outside a request):
         # drive it on the background loop instead of Django's collect-everything path.
         if self.is_async and self._iterator is self._llmsse_content:
-            chunks = iterate_in_background(self._llmsse_content)
+            chunks = BackgroundIterator(self._llmsse_content)
             self._resource_closers.append(chunks.close)
             return chunks
         return super().__iter__()  # type: ignore[no-any-return]

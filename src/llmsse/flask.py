@@ -25,9 +25,9 @@ except ImportError as exc:  # pragma: no cover - exercised without flask install
 
 from llmsse import aiter_sse, is_async_source, iter_sse, sse_headers
 from llmsse._wsgi import (
-    close_on_disconnect,
+    BackgroundIterator,
+    DisconnectWatch,
     connection_socket,
-    iterate_in_background,
     refuse_stream_of_closed_loop,
 )
 
@@ -66,17 +66,44 @@ def sse_response(
     body: Iterator[bytes]
     if is_async_source(source):
         refuse_stream_of_closed_loop(source, "flask")
-        body = iterate_in_background(aiter_sse(source, **options))
+        body = BackgroundIterator(aiter_sse(source, **options))
     else:
         body = iter_sse(source, **options)
 
     if flask.has_request_context():
         sock = connection_socket(flask.request.environ)
         if sock is not None:
-            body = close_on_disconnect(body, sock)
-        body = flask.stream_with_context(body)
+            body = DisconnectWatch(body, sock)
+        body = _InContext(body)
 
     response_headers = sse_headers(options.get("format", "text"))
     if headers:
         response_headers.update(headers)
     return flask.Response(body, status=status, headers=response_headers)
+
+
+class _InContext(Iterator[bytes]):
+    """``flask.stream_with_context`` over ``body``, whose ``close()`` always reaches ``body``.
+
+    Flask's wrapper closes the body only once iteration has started; a response that is
+    never iterated (a HEAD request, an error in an ``after_request`` hook) would leave
+    the upstream open.
+    """
+
+    __slots__ = ("_body", "_wrapped")
+
+    def __init__(self, body: Iterator[bytes]) -> None:
+        self._body = body
+        self._wrapped: Iterator[bytes] = flask.stream_with_context(body)
+
+    def __next__(self) -> bytes:
+        return next(self._wrapped)
+
+    def close(self) -> None:
+        """Close the wrapper (popping the request context), then the body."""
+        try:
+            self._wrapped.close()  # type: ignore[attr-defined]
+        finally:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()

@@ -104,7 +104,7 @@ def test_stream_bytes_and_headers_through_gzip_middleware(
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_first_event_arrives_while_the_source_produces(server: tuple[str, str], kind: str) -> None:
-    check_first_event_early(server[1], f"/{kind}/slow?tag=early-{kind}&hb=5", pause=1.5)
+    check_first_event_early(server[1], f"/{kind}/slow?tag=early-{kind}&hb=5", pause=1.0)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

@@ -80,7 +80,7 @@ def test_stream_bytes_and_headers(
 
 
 def test_first_event_arrives_while_the_source_produces(server: str) -> None:
-    check_first_event_early(server, "/sync/slow?tag=early&hb=5", pause=1.5)
+    check_first_event_early(server, "/sync/slow?tag=early&hb=5", pause=1.0)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

@@ -21,7 +21,7 @@ __all__ = ["SCRIPTS", "FileAsyncSource", "FileSyncSource", "on_complete_for", "w
 # What a scripted source produces; "idle" is a model that thinks for a minute after one piece.
 SCRIPTS: dict[str, list[Any]] = {
     "short": ["Hel", "lo\nworld", " ✓"],
-    "slow": ["first", Pause(1.5), "second"],
+    "slow": ["first", Pause(1.0), "second"],
     "idle": ["first", Pause(60.0), "never"],
 }
 
