@@ -408,18 +408,11 @@ def test_events_arrive_as_they_are_produced(served: Served, http: httpx.Client, 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("script", ["idle", "busy"])
 def test_disconnect_closes_the_upstream_within_a_second(
-    request: pytest.FixtureRequest, served: Served, http: httpx.Client, kind: str, script: str
+    served: Served, http: httpx.Client, kind: str, script: str
 ) -> None:
     skip_unsupported(served, kind)
     if (kind, script) == ("gen-sync", "idle"):
         pytest.skip("a generator blocked in time.sleep() cannot be closed until it returns")
-    if (kind, script) == ("openai-sync", "idle"):
-        # Core issue (requests.md, "starlette"): closing a sync openai Stream from another
-        # thread does not wake the thread blocked in its socket read, so the upstream
-        # connection stays open until the next byte arrives.
-        request.node.add_marker(
-            pytest.mark.xfail(reason="core: sync Stream.close() does not interrupt a read")
-        )
     # heartbeat off: an idle stream sends nothing at all, so only receive() can tell.
     url, tag = stream_url(served, kind, script, heartbeat="none")
     received, hung_up = read_events(http, url, stop_after=1)
