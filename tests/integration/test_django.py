@@ -145,15 +145,7 @@ def test_openai_sdk_end_to_end(server: tuple[str, str], route: str) -> None:
     assert events[-1].event == "done"
 
 
-SYNC_CLOSE_BUG = pytest.mark.xfail(
-    reason="core: closing openai.Stream from another thread does not interrupt its read",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "route", [pytest.param("openai", marks=SYNC_CLOSE_BUG), "aopenai", "aopenai-lazy"]
-)
+@pytest.mark.parametrize("route", ["openai", "aopenai", "aopenai-lazy"])
 def test_openai_sdk_disconnect_closes_the_model_request(
     server: tuple[str, str], fake_api: FakeOpenAI, route: str
 ) -> None:

@@ -112,16 +112,7 @@ def test_openai_sdk_end_to_end(server: str, route: str) -> None:
     assert '"finish_reason":"stop"' in events[-1].data.replace(" ", "")
 
 
-# A sync openai Stream closed from another thread keeps its HTTP request open until the model
-# sends again (httpx closes the socket without shutting it down): a core issue, filed in
-# requests.md; the async client is closed at once.
-SYNC_CLOSE_BUG = pytest.mark.xfail(
-    reason="core: closing openai.Stream from another thread does not interrupt its read",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize("route", [pytest.param("openai", marks=SYNC_CLOSE_BUG), "aopenai"])
+@pytest.mark.parametrize("route", ["openai", "aopenai"])
 def test_openai_sdk_disconnect_closes_the_model_request(
     server: str, fake_api: FakeOpenAI, route: str
 ) -> None:
