@@ -1,10 +1,14 @@
-"""Small builders of real SDK chunk objects for the core's own tests."""
+"""Shorthands over llmsse.testing's builders for the core's own tests."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
+
+from llmsse.testing import chunks, to_chunk
+
+USAGE = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
 
 
 def chunk(
@@ -15,33 +19,18 @@ def chunk(
     choices: list[dict[str, Any]] | None = None,
     **fields: Any,
 ) -> ChatCompletionChunk:
-    """A chunk built the way the SDK builds it (``construct``: no validation)."""
+    """One chunk with one choice (or the given ``choices``), built as the SDK builds it."""
     if choices is None:
-        choices = [
-            {"index": index, "delta": delta if delta is not None else {}, "finish_reason": finish}
-        ]
+        choices = [{"index": index, "delta": delta or {}, "finish_reason": finish}]
     body = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-    body.update(fields)
-    body["choices"] = choices
-    return ChatCompletionChunk.construct(**body)
+    return to_chunk({**body, **fields, "choices": choices})
 
 
 def usage_chunk(prompt: int = 5, completion: int = 7) -> ChatCompletionChunk:
-    return chunk(
-        choices=[],
-        usage={
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
-    )
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    return chunk(choices=[], usage={**usage, "total_tokens": prompt + completion})
 
 
 def answer(*pieces: str, finish: str = "stop", usage: bool = True) -> list[ChatCompletionChunk]:
     """Role chunk, one chunk per piece, finish chunk, then (optionally) the usage chunk."""
-    out = [chunk({"role": "assistant", "content": ""})]
-    out += [chunk({"content": p}) for p in pieces]
-    out.append(chunk({}, finish))
-    if usage:
-        out.append(usage_chunk())
-    return out
+    return chunks(list(pieces), finish_reason=finish, usage=USAGE if usage else None)
