@@ -14,7 +14,7 @@ import pytest
 from browser._demo import CONFIGS, Demo, demo_env, running_demo, wait_for
 from llmsse.demo import brain
 from llmsse.demo.service import BadRequest, DemoService
-from llmsse.testing import read_text_stream
+from llmsse.testing import FakeChatServer, FakeOpenAI, Reply, http_error, read_text_stream
 
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -238,3 +238,59 @@ def test_client_leaving_closes_the_upstream(demo: Demo) -> None:
         )
 
     wait_for(closed, timeout=10)
+
+
+# -- with an API key: any OpenAI-compatible API ------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("config", ["starlette", "flask"])
+def test_with_a_key_it_streams_from_the_api_at_base_url(config: str) -> None:
+    with FakeChatServer(FakeOpenAI(api_key="sk-test")) as api:
+        api.reply(Reply("Hello from\nthe API", reasoning="Thinking"), http_error(500))
+        env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": api.base_url}
+        with running_demo(*CONFIGS[config], "--model", "my-model", env=env) as demo:
+            assert "model my-model at http://127.0.0.1:" in demo.banner
+            body = {"messages": [{"role": "user", "content": "hi"}]}
+            reply = read_text_stream(httpx.post(demo.url + "api/chat", json=body).content)
+            assert reply.text == "Hello from\nthe API"
+            assert reply.reasoning == "Thinking"
+            assert reply.done is not None and reply.done["finish_reason"] == "stop"
+
+            request = api.fake.last_request
+            assert request.model == "my-model"
+            assert request.include_usage
+            assert request.messages[0]["role"] == "system"
+            assert request.messages[1:] == [{"role": "user", "content": "hi"}]
+            assert request.json["tools"][0]["function"]["name"] == "get_weather"
+
+            # An HTTP error from the API becomes the error event, with a message that helps.
+            reply = read_text_stream(httpx.post(demo.url + "api/chat", json=body).content)
+            assert reply.error == {
+                "error": {"type": "upstream_error", "message": "The model API answered HTTP 500."}
+            }
+            assert demo.stats()["mode"] == "api"
+
+
+@pytest.mark.integration
+def test_a_rejected_key_is_a_clear_error_event() -> None:
+    with FakeChatServer(FakeOpenAI(api_key="sk-right")) as api:
+        env = {"OPENAI_API_KEY": "sk-wrong", "OPENAI_BASE_URL": api.base_url}
+        with running_demo(env=env) as demo:
+            body = {"messages": [{"role": "user", "content": "hi"}]}
+            reply = read_text_stream(httpx.post(demo.url + "api/chat", json=body).content)
+    assert reply.error is not None
+    assert reply.error["error"]["message"] == (
+        "The model API rejected the key (HTTP 401): check OPENAI_API_KEY."
+    )
+    assert b"sk-wrong" not in reply.body
+
+
+@pytest.mark.integration
+def test_offline_flag_ignores_the_key() -> None:
+    env = {"OPENAI_API_KEY": "sk-unused", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    with running_demo("--offline", "--delay", "0", env=env) as demo:
+        assert "offline fake model" in demo.banner
+        body = {"messages": [{"role": "user", "content": "hello"}]}
+        reply = read_text_stream(httpx.post(demo.url + "api/chat", json=body).content)
+    assert reply.text == brain.HELLO

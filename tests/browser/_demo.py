@@ -45,14 +45,19 @@ class Demo:
 
 
 @contextmanager
-def running_demo(*args: str, startup: float = 30) -> Iterator[Demo]:
-    """``python -m llmsse demo --port 0 ARGS`` until the block ends (then Ctrl+C)."""
+def running_demo(
+    *args: str, startup: float = 30, env: dict[str, str] | None = None
+) -> Iterator[Demo]:
+    """``python -m llmsse demo --port 0 ARGS`` until the block ends (then Ctrl+C).
+
+    ``env`` is added to the environment, which has no ``OPENAI_*`` variables otherwise.
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "llmsse", "demo", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=demo_env(),
+        env={**demo_env(), **(env or {})},
     )
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
