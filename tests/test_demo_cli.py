@@ -294,3 +294,40 @@ def test_offline_flag_ignores_the_key() -> None:
         body = {"messages": [{"role": "user", "content": "hello"}]}
         reply = read_text_stream(httpx.post(demo.url + "api/chat", json=body).content)
     assert reply.text == brain.HELLO
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "fetch_site"),
+    [
+        (None, "127.0.0.1:8000", "cross-site"),
+        ("https://evil.example", "127.0.0.1:8000", None),
+        ("http://127.0.0.1:9999", "127.0.0.1:8000", "same-site"),
+    ],
+)
+def test_requests_from_other_sites_are_refused(
+    origin: str | None, host: str, fetch_site: str | None
+) -> None:
+    with pytest.raises(BadRequest):
+        DemoService.check_same_site(origin, host, fetch_site)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "fetch_site"),
+    [
+        (None, "127.0.0.1:8000", None),  # curl
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", "same-origin"),  # the page's fetch
+        (None, "localhost:8000", "same-origin"),  # EventSource, GET
+    ],
+)
+def test_the_page_and_tools_are_let_through(
+    origin: str | None, host: str, fetch_site: str | None
+) -> None:
+    DemoService.check_same_site(origin, host, fetch_site)
+
+
+@pytest.mark.integration
+def test_cross_site_request_is_refused_by_the_server(demo: Demo) -> None:
+    body = {"messages": [{"role": "user", "content": "hello"}]}
+    headers = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    response = httpx.post(demo.url + "api/chat", json=body, headers=headers, timeout=5)
+    assert response.status_code == 400

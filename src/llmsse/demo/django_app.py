@@ -44,6 +44,10 @@ def chat(request: HttpRequest) -> HttpResponse:
     """``POST`` a conversation (the page's ``fetch``) or ``GET ?q=`` (``EventSource``)."""
     service = _service()
     try:
+        headers = request.headers
+        service.check_same_site(
+            headers.get("Origin"), headers.get("Host"), headers.get("Sec-Fetch-Site")
+        )
         if request.method == "POST":
             messages = service.parse_chat(request.body)
         elif request.method == "GET":

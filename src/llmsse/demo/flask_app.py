@@ -31,6 +31,10 @@ def create_app(service: DemoService) -> Flask:
     @app.route("/api/chat", methods=["GET", "POST"])
     def chat() -> Response:
         try:
+            headers = request.headers
+            service.check_same_site(
+                headers.get("Origin"), headers.get("Host"), headers.get("Sec-Fetch-Site")
+            )
             if request.method == "POST":
                 messages = service.parse_chat(request.get_data())
             else:

@@ -301,6 +301,22 @@ class DemoService:
         return checked
 
     @staticmethod
+    def check_same_site(origin: str | None, host: str | None, fetch_site: str | None) -> None:
+        """``BadRequest`` for a request another web site made the browser send.
+
+        The demo spends the key of whoever runs it: a page on another site must not be able
+        to start answers here (a form POST or an ``EventSource`` needs no CORS permission to
+        be *sent*). Browsers say where a request comes from in ``Sec-Fetch-Site`` and
+        ``Origin``; tools like curl send neither and are let through.
+        """
+        if fetch_site == "cross-site":
+            raise BadRequest("cross-site requests are refused")
+        if origin and origin != "null" and host:
+            origin_host = origin.split("://", 1)[-1]
+            if origin_host != host:
+                raise BadRequest("cross-origin requests are refused")
+
+    @staticmethod
     def parse_question(question: str | None) -> list[dict[str, Any]]:
         """The ``messages`` for ``GET /api/chat?q=...`` (what ``EventSource`` can send)."""
         if not question:

@@ -29,6 +29,10 @@ def create_app(service: DemoService) -> Starlette:
 
     async def chat(request: Request) -> Response:
         try:
+            headers = request.headers
+            service.check_same_site(
+                headers.get("origin"), headers.get("host"), headers.get("sec-fetch-site")
+            )
             if request.method == "POST":
                 messages = service.parse_chat(await request.body())
             else:
