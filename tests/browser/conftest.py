@@ -27,16 +27,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/browser/" in str(item.path).replace("\\", "/"):
-            item.add_marker(pytest.mark.browser)
-
-
 def _chromium() -> str | None:
     configured = os.environ.get("LLMSSE_CHROMIUM")
     if configured:
-        return configured
+        return configured if os.path.exists(configured) else None
     for name in ("chromium", "chromium-browser"):
         found = shutil.which(name)
         if found:

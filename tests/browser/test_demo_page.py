@@ -16,6 +16,8 @@ from _demo import CONFIGS, Demo, running_demo, wait_for
 
 from llmsse.demo import brain
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module", params=list(CONFIGS))
 def demo(request: pytest.FixtureRequest) -> Iterator[Demo]:
