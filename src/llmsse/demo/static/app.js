@@ -206,7 +206,7 @@ async function ask(question) {
   } catch (err) {
     if (err.name === "AbortError") {
       turn.stopped = true;
-      bubble.appendChild(el("div", "meta", "Stopped: the server closed the model's stream."));
+      bubble.appendChild(el("div", "meta", "Stopped. The request was aborted, so the server closes the model's stream."));
     } else {
       turn.error = turn.error || { type: "client", message: err.message };
       bubble.appendChild(el("div", "error", `⚠ ${err.message}`));
