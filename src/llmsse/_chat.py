@@ -33,6 +33,35 @@ def _reasoning(extra: dict[str, Any] | None) -> Any:
     return extra.get("reasoning") if reasoning is None else reasoning
 
 
+def plain_text(chunk: Any) -> str | None:
+    """The text of a chunk that carries nothing but text for choice 0, else ``None``.
+
+    The hot path of every format: nearly all chunks of a stream are such chunks. The
+    fields of the SDK's pydantic models are read from ``__dict__`` because attribute
+    access on them goes through ``BaseModel.__getattr__``'s slow hook. ``None`` (usage,
+    a finish reason, reasoning, tool calls, another SDK's objects) means: use
+    :meth:`ChatState.absorb`, which handles every case.
+    """
+    try:
+        fields = chunk.__dict__
+        choices = fields["choices"]
+        if fields["usage"] is None and len(choices) == 1:
+            fields = choices[0].__dict__
+            if not fields["index"] and fields["finish_reason"] is None:
+                delta = fields["delta"]
+                fields = delta.__dict__
+                text = fields["content"]
+                if (
+                    text
+                    and text.__class__ is str
+                    and not (fields["refusal"] or fields["tool_calls"] or delta.__pydantic_extra__)
+                ):
+                    return text
+    except (AttributeError, KeyError, TypeError):
+        pass
+    return None
+
+
 class ChatState:
     """The running assistant message of choice 0.
 
@@ -41,12 +70,14 @@ class ChatState:
     appended to :attr:`pending` as ``(kind, value)`` in the order it arrived.
     """
 
-    __slots__ = ("_calls", "_reasoning", "_refusal", "_text", "pending", "result")
+    __slots__ = ("_calls", "_reasoning", "_refusal", "_text", "add_text", "pending", "result")
 
     def __init__(self, result: StreamResult) -> None:
         self.result = result
         self.pending: list[tuple[str, Any]] = []
         self._text: list[str] = []
+        #: Record a piece of answer text (a bound ``list.append``: called per chunk).
+        self.add_text = self._text.append
         self._reasoning: list[str] = []
         self._refusal: list[str] = []
         self._calls: dict[int, ToolCall] = {}
@@ -193,9 +224,6 @@ class ChatState:
             self._calls.clear()
             self.result.tool_calls.extend(calls)
             self.pending.extend(("tool_call", call) for call in calls)
-
-    def add_text(self, text: str) -> None:
-        self._text.append(text)
 
     def settle(self) -> None:
         """Write the accumulated text into the result (once the stream is over)."""

@@ -5,20 +5,25 @@ See https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-ev
 
 from __future__ import annotations
 
-import re
 from dataclasses import KW_ONLY, dataclass
 
 __all__ = ["ServerSentEvent", "encode_comment", "encode_data"]
 
-# SSE has exactly three line terminators (CRLF, CR, LF). str.splitlines() is wrong here:
-# it also splits on \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029, which SSE treats as data.
-_split_lines = re.compile(r"\r\n|\r|\n").split
-
 
 def _field_lines(prefix: bytes, value: str) -> bytes:
-    if "\n" not in value and "\r" not in value:
-        return prefix + value.encode() + b"\n"
-    return b"".join(prefix + line.encode() + b"\n" for line in _split_lines(value))
+    """``prefix`` + one line of ``value`` + LF, for every line of ``value``.
+
+    SSE has exactly three line terminators: CRLF, CR and LF. (``str.splitlines()``
+    would be wrong: it also splits on \\v, \\f, \\x1c-\\x1e, \\x85, \\u2028 and
+    \\u2029, which SSE treats as data.) Normalising them to LF and prefixing each LF
+    costs two ``str.replace`` calls, far less than splitting with a regex.
+    """
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if "\n" in value:
+        head = prefix.decode()
+        value = value.replace("\n", "\n" + head)
+    return prefix + value.encode() + b"\n"
 
 
 def encode_data(data: str) -> bytes:
@@ -27,10 +32,14 @@ def encode_data(data: str) -> bytes:
     Line breaks of any kind (CRLF, CR, LF) become separate ``data:`` lines, so a client
     reads the text back with every line break as LF.
     """
+    if not isinstance(data, str):  # an f-string would format anything
+        _require_str("encode_data", data)
     try:
-        if "\n" not in data and "\r" not in data:
-            return b"data: " + data.encode() + b"\n\n"
-        return _field_lines(b"data: ", data) + b"\n"
+        if "\r" in data:
+            data = data.replace("\r\n", "\n").replace("\r", "\n")
+        if "\n" in data:
+            data = data.replace("\n", "\ndata: ")
+        return f"data: {data}\n\n".encode()
     except (TypeError, AttributeError):
         # Checked only on failure, so the hot path pays nothing for the clear message.
         _require_str("encode_data", data)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from llmsse._chat import to_plain
+from llmsse._chat import plain_text, to_plain
 from llmsse._json import dumps
 from llmsse.formats.base import Format
 
@@ -49,6 +49,7 @@ class OpenAIFormat(Format):
         super().__init__(retry=retry, ids=ids)
         self._made: dict[str, Any] | None = None
         self._next_id = 0
+        self._text_append = self.state.add_text
         # The openai SDK's decoder dispatches any block that sets a field, or that
         # follows an id, as an event and fails to parse its empty data. So retry:
         # rides on the first event and, once ids are sent, a ping is a comment line
@@ -70,10 +71,13 @@ class OpenAIFormat(Format):
         return head + b"data: " + payload + b"\n\n"
 
     def chunk(self, chunk: Any) -> bytes:
-        state = self.state
-        state.absorb(chunk)
-        if state.pending:
+        text = plain_text(chunk)
+        if text is None:
+            state = self.state
+            state.absorb(chunk)
             state.pending.clear()
+        else:
+            self._text_append(text)
         return self._data(_chunk_json(chunk))
 
     def _made_chunk(self, delta: dict[str, Any], finish_reason: str | None) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmsse._chat import plain_text
 from llmsse._json import dumps
 from llmsse.event import _field_lines, encode_data
 from llmsse.formats.base import Format
@@ -28,6 +29,7 @@ class TextFormat(Format):
         self._next_id = 0
         self._absorb = self.state.absorb
         self._pending = self.state.pending
+        self._text_append = self.state.add_text
 
     def _event(self, kind: str | None, data: str) -> bytes:
         head = b"" if kind is None else b"event: " + kind.encode() + b"\n"
@@ -37,7 +39,15 @@ class TextFormat(Format):
         return head + _field_lines(b"data: ", data) + b"\n"
 
     def chunk(self, chunk: Any) -> bytes:
-        # The hot path: as little as the naive f-string loop does, plus accumulating.
+        text = plain_text(chunk)
+        if text is None or self.ids:
+            return self._chunk(chunk)
+        self._text_append(text)
+        if "\n" in text or "\r" in text:
+            return encode_data(text)
+        return f"data: {text}\n\n".encode()
+
+    def _chunk(self, chunk: Any) -> bytes:
         text = self._absorb(chunk)
         if self._pending:
             return self._with_pending(text)
@@ -45,9 +55,7 @@ class TextFormat(Format):
             return b""
         if self.ids:
             return self._event(None, text)
-        if "\n" in text or "\r" in text:
-            return encode_data(text)
-        return f"data: {text}\n\n".encode()
+        return encode_data(text)
 
     def _with_pending(self, text: str | None) -> bytes:
         out = b""
