@@ -295,3 +295,29 @@ def test_a_user_defined_format() -> None:
     events, result = run(answer("hi"), format=Shout)
     assert kinds(events) == [("message", "HI"), ("bye", "")]
     assert result.text == "hi"
+
+
+def test_chunk_objects_of_another_sdk() -> None:
+    """Plain objects with only some of the attributes (as other SDKs build them)."""
+    from types import SimpleNamespace as NS
+
+    def ns_chunk(**delta: Any) -> NS:
+        return NS(choices=[NS(index=0, delta=NS(**delta), finish_reason=None)])
+
+    fn = NS(name="lookup", arguments={"q": "x"})  # arguments as an object, not a string
+    source = [
+        ns_chunk(content="Hi ", reasoning="why"),
+        ns_chunk(content="there", refusal=None),
+        ns_chunk(tool_calls=[NS(index=0, id="t1", function=fn)]),
+        NS(
+            choices=[NS(index=0, delta=None, finish_reason="tool_calls")], usage={"total_tokens": 3}
+        ),
+    ]
+    events, result = run(source)
+    assert kinds(events)[:3] == [("reasoning", "why"), ("message", "Hi "), ("message", "there")]
+    assert json.loads(events[3].data or "")["arguments"] == '{"q":"x"}'
+    assert json.loads(events[-1].data or "") == {
+        "finish_reason": "tool_calls",
+        "usage": {"total_tokens": 3},
+    }
+    assert (result.text, result.reasoning) == ("Hi there", "why")

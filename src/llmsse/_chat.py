@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmsse._json import dumps
 from llmsse.result import StreamResult, ToolCall
 
 __all__ = ["ChatState", "to_plain"]
@@ -85,46 +86,39 @@ class ChatState:
     def absorb(self, chunk: Any) -> str | None:
         """Record what ``chunk`` adds; return its text delta for choice 0 (or ``None``)."""
         # The openai SDK's objects are pydantic models whose attribute access goes
-        # through BaseModel.__getattr__'s slow hook; their fields all sit in __dict__,
-        # so the hot path reads that. Everything is read before anything is recorded:
-        # a chunk of another shape is then read again, attribute by attribute.
+        # through BaseModel.__getattr__'s slow hook; their fields all sit in __dict__.
+        # Only reading happens inside the try: a chunk of another shape is read again,
+        # attribute by attribute, and nothing can have been recorded twice.
+        delta = finish = reasoning = None
         try:
             fields = chunk.__dict__
             usage = fields["usage"]
-            choices = fields["choices"]
-            text = None
-            if choices:
-                for choice in choices:
-                    fields = choice.__dict__
-                    if fields["index"]:  # n > 1: only choice 0 (an index of None counts as 0)
-                        continue
+            for choice in fields["choices"] or ():
+                fields = choice.__dict__
+                if not fields["index"]:  # n > 1: only choice 0 (an index of None counts as 0)
                     delta = fields["delta"]
                     finish = fields["finish_reason"]
-                    if delta is not None:
-                        fields = delta.__dict__
-                        content = fields["content"]
-                        refusal = fields["refusal"]
-                        tool_calls = fields["tool_calls"]
-                        extra = delta.__pydantic_extra__
-                        if extra or refusal or tool_calls or content.__class__ is not str:
-                            text = self._delta(content, refusal, tool_calls, _reasoning(extra))
-                        elif content:
-                            text = content
-                            self._text.append(content)
-                    if finish is not None:
-                        self._finish(finish)
+                    break
+            if delta is not None:
+                fields = delta.__dict__
+                content = fields["content"]
+                refusal = fields["refusal"]
+                tool_calls = fields["tool_calls"]
+                reasoning = _reasoning(delta.__pydantic_extra__)
         except (AttributeError, KeyError, TypeError):
             return self._absorb_any(chunk)
-        if usage is not None:
-            self.result.usage = to_plain(usage)
-        return text
+        text = None
+        if delta is not None:
+            text = self._delta(content, refusal, tool_calls, reasoning)
+        return self._end_chunk(text, finish, usage)
 
     def _absorb_any(self, chunk: Any) -> str | None:
         # Chunk objects of other SDKs: any attribute may be missing.
-        text = None
+        text = finish = None
         for choice in getattr(chunk, "choices", None) or ():
             if getattr(choice, "index", None):
                 continue
+            finish = getattr(choice, "finish_reason", None)
             delta = getattr(choice, "delta", None)
             if delta is not None:
                 reasoning = getattr(delta, "reasoning_content", None)
@@ -136,10 +130,13 @@ class ChatState:
                     getattr(delta, "tool_calls", None),
                     reasoning,
                 )
-            finish = getattr(choice, "finish_reason", None)
-            if finish is not None:
-                self._finish(finish)
-        usage = getattr(chunk, "usage", None)
+            break
+        return self._end_chunk(text, finish, getattr(chunk, "usage", None))
+
+    def _end_chunk(self, text: str | None, finish: Any, usage: Any) -> str | None:
+        if finish is not None:
+            self.result.finish_reason = finish
+            self.flush_tool_calls()
         if usage is not None:
             self.result.usage = to_plain(usage)
         return text
@@ -162,10 +159,6 @@ class ChatState:
         if tool_calls:
             self._tool_fragments(tool_calls)
         return text
-
-    def _finish(self, reason: Any) -> None:
-        self.result.finish_reason = reason
-        self.flush_tool_calls()
 
     def _content_parts(self, content: Any) -> str | None:
         # Some servers (Mistral) stream content as a list of typed parts.
@@ -215,7 +208,10 @@ class ChatState:
                     call.name = name
                 arguments = getattr(function, "arguments", None)
                 if arguments:
-                    call.arguments += arguments
+                    # Some servers send the arguments as an object, not a JSON string.
+                    call.arguments += (
+                        arguments if isinstance(arguments, str) else dumps(arguments).decode()
+                    )
 
     def flush_tool_calls(self) -> None:
         """Hand every assembled tool call to :attr:`pending` (at the finish reason or the end)."""
