@@ -321,3 +321,18 @@ def test_chunk_objects_of_another_sdk() -> None:
         "usage": {"total_tokens": 3},
     }
     assert (result.text, result.reasoning) == ("Hi there", "why")
+
+
+def test_openai_format_accumulates_for_on_complete() -> None:
+    source = [
+        chunk({"reasoning_content": "r"}),
+        chunk({"content": "Hello"}),
+        chunk({"tool_calls": [_call(0, "c1", "f", "{}")]}),
+        chunk({}, "tool_calls"),
+        usage_chunk(),
+    ]
+    events, result = run(source, format="openai")
+    assert events[-1].data == "[DONE]"
+    assert (result.text, result.reasoning, result.finish_reason) == ("Hello", "r", "tool_calls")
+    assert [(c.id, c.name) for c in result.tool_calls] == [("c1", "f")]
+    assert result.usage is not None and result.usage["total_tokens"] == 12

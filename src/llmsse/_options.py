@@ -29,6 +29,7 @@ class Options:
         fmt = self.make_format(retry=self.retry, ids=self.ids)
         if not isinstance(fmt, Format):
             raise TypeError(f"format must produce a llmsse Format, got {type(fmt).__name__}")
+        fmt.accumulate = self.on_complete is not None
         return fmt
 
 

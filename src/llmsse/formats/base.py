@@ -30,6 +30,10 @@ class Format:
     headers: ClassVar[Mapping[str, str]] = {}
     #: What the pipelines send after ``heartbeat`` seconds of silence.
     ping: bytes = b": ping\n\n"
+    #: Whether :attr:`result` must be accumulated. The pipelines set it to ``False``
+    #: when nobody asked for ``on_complete``; a format may then skip work that only
+    #: feeds the result (the "openai" format does).
+    accumulate: bool = True
 
     def __init__(self, *, retry: int | None = None, ids: bool = False) -> None:
         self.retry = retry

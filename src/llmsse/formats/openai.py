@@ -34,6 +34,10 @@ def _chunk_json(chunk: Any) -> bytes:
     return dumps(to_plain(chunk))
 
 
+def _not_pydantic(chunk: Any, **_: Any) -> bytes:
+    raise ValueError("not a pydantic model")
+
+
 class OpenAIFormat(Format):
     """``data: <chunk JSON>`` per chunk and ``data: [DONE]`` at the end.
 
@@ -50,6 +54,9 @@ class OpenAIFormat(Format):
         self._made: dict[str, Any] | None = None
         self._next_id = 0
         self._text_append = self.state.add_text
+        self._cls: type | None = None
+        self._to_json: Any = _not_pydantic
+        self._plain = retry is None and not ids
         # The openai SDK's decoder dispatches any block that sets a field, or that
         # follows an id, as an event and fails to parse its empty data. So retry:
         # rides on the first event and, once ids are sent, a ping is a comment line
@@ -65,20 +72,38 @@ class OpenAIFormat(Format):
         head = self._head
         if head:
             self._head = b""
+            self._plain = not self.ids
         if self.ids:
             self._next_id += 1
             head += b"id: %d\n" % self._next_id
         return head + b"data: " + payload + b"\n\n"
 
     def chunk(self, chunk: Any) -> bytes:
-        text = plain_text(chunk)
-        if text is None:
-            state = self.state
-            state.absorb(chunk)
-            state.pending.clear()
+        if self.accumulate:
+            text = plain_text(chunk)
+            if text is None:
+                state = self.state
+                state.absorb(chunk)
+                state.pending.clear()
+            else:
+                self._text_append(text)
+        if chunk.__class__ is self._cls:
+            # Same class as the last chunk (all of them, in practice): its serializer
+            # is at hand, and the common case needs no retry/id prefix.
+            try:
+                data: bytes = self._to_json(
+                    chunk, exclude_unset=True, by_alias=True, warnings=False
+                )
+            except (ValueError, UnicodeEncodeError):
+                data = _chunk_json(chunk)
         else:
-            self._text_append(text)
-        return self._data(_chunk_json(chunk))
+            self._cls = chunk.__class__
+            serializer = getattr(self._cls, "__pydantic_serializer__", None)
+            self._to_json = serializer.to_json if serializer is not None else _not_pydantic
+            data = _chunk_json(chunk)
+        if self._plain:
+            return b"data: " + data + b"\n\n"
+        return self._data(data)
 
     def _made_chunk(self, delta: dict[str, Any], finish_reason: str | None) -> bytes:
         if self._made is None:
