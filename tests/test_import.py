@@ -11,8 +11,8 @@ import llmsse
 def test_import_pulls_in_no_framework_and_no_sdk() -> None:
     code = (
         "import sys, llmsse\n"
-        "heavy = ('openai', 'pydantic', 'httpx', 'starlette', 'fastapi', 'flask', 'django',"
-        " 'trio', 'llmsse.testing', 'llmsse.demo', 'llmsse.starlette', 'llmsse.flask', 'llmsse.django')\n"
+        "heavy = ('openai', 'pydantic', 'httpx', 'starlette', 'fastapi', 'flask', 'django', 'trio',"
+        " 'llmsse.testing', 'llmsse.demo', 'llmsse.starlette', 'llmsse.flask', 'llmsse.django')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

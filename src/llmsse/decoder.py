@@ -110,10 +110,9 @@ class SSEDecoder:
         elif field == "id":
             if "\0" not in value:
                 self._id_buffer = value
-        elif field == "retry":
-            # Only ASCII digits: int() would also take "+5", " 5", "1_0" and other scripts' digits.
-            if value and value.isascii() and value.isdigit():
-                self.retry = self._block_retry = int(value)
+        # Only ASCII digits: int() would also take "+5", " 5", "1_0" and other scripts' digits.
+        elif field == "retry" and value and value.isascii() and value.isdigit():
+            self.retry = self._block_retry = int(value)
 
     def _dispatch(self) -> ServerSentEvent:
         event = ServerSentEvent(
