@@ -461,9 +461,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--json", metavar="PATH", help="write raw samples and machine facts here")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    ap.add_argument(
+        "--distinct",
+        type=int,
+        default=0,
+        help="cycle this many distinct chunks instead of --chunks distinct ones: with a few "
+        "hundred, every chunk is in the CPU cache, as a chunk the SDK has just parsed is in "
+        "a server (default: all distinct, i.e. cold)",
+    )
     args = ap.parse_args(argv)
 
     chunks = make_chunks(args.chunks)
+    if args.distinct:
+        chunks = (chunks[: args.distinct] * (len(chunks) // args.distinct + 1))[: len(chunks)]
     # The chunks live for the whole run: move them out of the collector's way, so the
     # gc.collect() before every sample does not walk ~150k long-lived objects.
     gc.collect()
