@@ -12,7 +12,15 @@ from typing import Any
 from llmsse.event import ServerSentEvent
 from llmsse.formats.base import Format
 
-__all__ = ["END", "SyncSource", "aclose_source", "check_source", "feeder", "is_async_source"]
+__all__ = [
+    "END",
+    "SyncSource",
+    "aclose_source",
+    "check_source",
+    "feeder",
+    "is_async_source",
+    "refeed",
+]
 
 END: Any = object()
 
@@ -71,6 +79,21 @@ def feeder(fmt: Format, item: object) -> Callable[[Any], bytes]:
         f"the source yielded a {type(item).__name__}: a source must yield "
         "ChatCompletionChunk objects, str pieces or ServerSentEvent"
     )
+
+
+def refeed(
+    fmt: Format, feed: Callable[[Any], bytes] | None, item: object, exc: Exception
+) -> tuple[Callable[[Any], bytes], bytes]:
+    """After ``feed`` raised ``exc`` on ``item``: feed it to the feeder for its kind.
+
+    The pipelines start with no feeder (``None`` raises at the first item) and call
+    this only when feeding fails, so choosing costs nothing per item. ``exc`` is
+    re-raised when the item was of the feeder's own kind: then it was a real error.
+    """
+    new = feeder(fmt, item)
+    if new == feed:
+        raise exc
+    return new, new(item)
 
 
 def _closer(source: object) -> Callable[[], Any] | None:

@@ -12,7 +12,7 @@ import anyio.to_thread
 
 from llmsse._errors import OnError, error_payload
 from llmsse._options import PING, Options, check_options
-from llmsse._sources import END, SyncSource, aclose_source, check_source, feeder, is_async_source
+from llmsse._sources import END, SyncSource, aclose_source, check_source, is_async_source, refeed
 from llmsse._spawn import Background
 from llmsse.formats import FormatSpec
 from llmsse.formats.base import Format
@@ -159,12 +159,8 @@ async def _run(handle: Any, fmt: Format, options: Options) -> AsyncGenerator[byt
                 continue
             try:
                 out = feed(item)  # type: ignore[misc]
-            except Exception:
-                new = feeder(fmt, item)
-                if new == feed:
-                    raise
-                feed = new
-                out = feed(item)
+            except Exception as exc:
+                feed, out = refeed(fmt, feed, item, exc)
             if out:
                 yield out
         result.outcome = "finished"

@@ -13,7 +13,7 @@ from typing import Any
 
 from llmsse._errors import OnError, error_payload
 from llmsse._options import Options, check_options
-from llmsse._sources import END, SyncSource, check_source, feeder
+from llmsse._sources import END, SyncSource, check_source, refeed
 from llmsse.formats import FormatSpec
 from llmsse.formats.base import Format
 from llmsse.result import StreamResult
@@ -97,12 +97,8 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
         for item in handle.it:
             try:
                 out = feed(item)  # type: ignore[misc]
-            except Exception:
-                new = feeder(fmt, item)
-                if new == feed:
-                    raise
-                feed = new
-                out = feed(item)
+            except Exception as exc:
+                feed, out = refeed(fmt, feed, item, exc)
             if out:
                 yield out
         result.outcome = "finished"
@@ -194,12 +190,8 @@ def _threaded(
             try:
                 try:
                     out = feed(item)  # type: ignore[misc]
-                except Exception:
-                    new = feeder(fmt, item)
-                    if new == feed:
-                        raise
-                    feed = new
-                    out = feed(item)
+                except Exception as exc:
+                    feed, out = refeed(fmt, feed, item, exc)
             except Exception as exc:
                 failure = exc
                 break
