@@ -44,9 +44,11 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(f"{reason}: to run the browser tests, {HOW}")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an asyncio loop in the main
+# thread while it is open, and every later test that starts a loop there would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium, shared by the session's tests."""
+    """A headless Chromium, shared by one module's tests."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
