@@ -69,9 +69,23 @@ class ChatState:
     :meth:`absorb` returns the text delta of a chunk (the common case, kept cheap);
     anything else a client should see (reasoning, refusal, completed tool calls) is
     appended to :attr:`pending` as ``(kind, value)`` in the order it arrived.
+
+    With :attr:`stream_tools` set, a tool call is also announced as it streams:
+    ``("tool_start", call)`` once its id and name are known, then ``("tool_args",
+    (call, fragment))`` per piece of its arguments (those that came earlier first).
     """
 
-    __slots__ = ("_calls", "_reasoning", "_refusal", "_text", "add_text", "pending", "result")
+    __slots__ = (
+        "_calls",
+        "_reasoning",
+        "_refusal",
+        "_started",
+        "_text",
+        "add_text",
+        "pending",
+        "result",
+        "stream_tools",
+    )
 
     def __init__(self, result: StreamResult) -> None:
         self.result = result
@@ -82,6 +96,9 @@ class ChatState:
         self._reasoning: list[str] = []
         self._refusal: list[str] = []
         self._calls: dict[int, ToolCall] = {}
+        #: Whether tool calls are announced while they stream (see the class docstring).
+        self.stream_tools = False
+        self._started: set[int] = set()  # indexes of the calls announced so far
 
     def absorb(self, chunk: Any) -> str | None:
         """Record what ``chunk`` adds; return its text delta for choice 0 (or ``None``)."""
@@ -202,6 +219,7 @@ class ChatState:
             if frag_id:
                 call.id = frag_id
             function = getattr(fragment, "function", None)
+            arguments = None
             if function is not None:
                 name = getattr(function, "name", None)
                 if name:
@@ -209,15 +227,30 @@ class ChatState:
                 arguments = getattr(function, "arguments", None)
                 if arguments:
                     # Some servers send the arguments as an object, not a JSON string.
-                    call.arguments += (
-                        arguments if isinstance(arguments, str) else dumps(arguments).decode()
-                    )
+                    if not isinstance(arguments, str):
+                        arguments = dumps(arguments).decode()
+                    call.arguments += arguments
+            if self.stream_tools:
+                self._announce(call, arguments)
+
+    def _announce(self, call: ToolCall, arguments: str | None) -> None:
+        # A client can only show a call once it has an id and a name; argument
+        # fragments that came before them are sent in one piece at the start.
+        if call.index in self._started:
+            if arguments:
+                self.pending.append(("tool_args", (call, arguments)))
+        elif call.id and call.name:
+            self._started.add(call.index)
+            self.pending.append(("tool_start", call))
+            if call.arguments:
+                self.pending.append(("tool_args", (call, call.arguments)))
 
     def flush_tool_calls(self) -> None:
         """Hand every assembled tool call to :attr:`pending` (at the finish reason or the end)."""
         if self._calls:
             calls = list(self._calls.values())
             self._calls.clear()
+            self._started.clear()
             self.result.tool_calls.extend(calls)
             self.pending.extend(("tool_call", call) for call in calls)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from llmsse.formats import FormatSpec, resolve_format
 
 __all__ = ["sse_headers"]
@@ -23,5 +25,8 @@ def sse_headers(format: FormatSpec = "text") -> dict[str, str]:
     """
     headers = dict(_BASE)
     factory = resolve_format(format)
+    # functools.partial(SomeFormat, option=...) keeps its class's headers.
+    while isinstance(factory, functools.partial):
+        factory = factory.func
     headers.update(getattr(factory, "headers", {}))
     return headers

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from llmsse.formats.ai_sdk import AISDKFormat
 from llmsse.formats.base import Format
 from llmsse.formats.openai import OpenAIFormat
 from llmsse.formats.text import TextFormat
 
-__all__ = ["FORMATS", "Format", "FormatSpec", "OpenAIFormat", "TextFormat", "resolve_format"]
+__all__ = [
+    "FORMATS",
+    "AISDKFormat",
+    "Format",
+    "FormatSpec",
+    "OpenAIFormat",
+    "TextFormat",
+    "resolve_format",
+]
 
 #: What ``format=`` accepts: a registered name, or a Format subclass (or any callable
 #: taking ``retry=`` and ``ids=`` and returning a Format).
 FormatSpec = str | Callable[..., Format]
 
-FORMATS: dict[str, type[Format]] = {cls.name: cls for cls in (TextFormat, OpenAIFormat)}
+FORMATS: dict[str, type[Format]] = {
+    cls.name: cls for cls in (TextFormat, OpenAIFormat, AISDKFormat)
+}
 
 
 def resolve_format(format: FormatSpec) -> Callable[..., Format]:
