@@ -18,8 +18,6 @@ from llmsse.result import ToolCall
 
 __all__ = ["AISDKFormat"]
 
-_DONE = b"data: [DONE]\n\n"
-
 # OpenAI's finish reasons as the AI SDK spells them; its schema rejects the others
 # ("tool_calls" included), so anything unknown becomes "other".
 _FINISH_REASONS = {
@@ -110,7 +108,8 @@ class AISDKFormat(Format):
         self._text_head: bytes | None = None
         self._reasoning_head: bytes | None = None
         self._end = b""  # the JSON of the chunk that closes the open part
-        self._started: set[int] = set()  # tool calls (by index) that were announced
+        self._ids: dict[int, str] = {}  # the toolCallId of each announced call, by index
+        self._calls = 0  # tool calls announced so far
         self._refused = False
         self._pieces = False  # the source yielded str pieces
 
@@ -161,30 +160,22 @@ class AISDKFormat(Format):
     # --- tool calls -------------------------------------------------------------------
 
     def _tool_start(self, call: ToolCall) -> bytes:
-        self._started.add(call.index)
-        out = self._close()
-        return out + self._json(
-            {
-                "type": "tool-input-start",
-                "toolCallId": self._call_id(call),
-                "toolName": call.name or "",
-            }
-        )
-
-    def _call_id(self, call: ToolCall) -> str:
-        return call.id or f"call_{call.index}"
+        # A call that never got an id (some OpenAI-compatible servers) gets one of
+        # ours, unique in the stream: the client files the call's parts under it.
+        call_id = call.id or f"call_{self._calls}"
+        self._calls += 1
+        self._ids[call.index] = call_id
+        start = {"type": "tool-input-start", "toolCallId": call_id, "toolName": call.name or ""}
+        return self._close() + self._json(start)
 
     def _tool_end(self, call: ToolCall) -> bytes:
-        out = b""
-        if call.index in self._started:
-            self._started.discard(call.index)
-            out = self._close()
-        else:  # never had an id and a name while it streamed
-            out = self._tool_start(call)
-            self._started.discard(call.index)
+        out = self._close()
+        if call.index not in self._ids:  # never had an id and a name while it streamed
+            out += self._tool_start(call)
+        call_id = self._ids.pop(call.index)
         chunk: dict[str, Any] = {
             "type": "tool-input-available",
-            "toolCallId": self._call_id(call),
+            "toolCallId": call_id,
             "toolName": call.name or "",
         }
         raw = call.arguments
@@ -242,7 +233,7 @@ class AISDKFormat(Format):
                 out += self._json(
                     {
                         "type": "tool-input-delta",
-                        "toolCallId": self._call_id(call),
+                        "toolCallId": self._ids[call.index],
                         "inputTextDelta": fragment,
                     }
                 )
@@ -281,9 +272,9 @@ class AISDKFormat(Format):
             finish["finishReason"] = "stop"
         if result.usage is not None:
             finish["messageMetadata"] = {"usage": _without_forbidden(result.usage)}
-        return out + self._json(finish) + _DONE
+        return out + self._json(finish) + self._send(b"[DONE]")
 
     def error(self, error: Mapping[str, Any]) -> bytes:
         message = error.get("message")
         text = message if isinstance(message, str) else str(message)
-        return self._json({"type": "error", "errorText": text}) + _DONE
+        return self._json({"type": "error", "errorText": text}) + self._send(b"[DONE]")

@@ -1,0 +1,88 @@
+// Reads UI message streams the way useChat does, with the AI SDK's own code.
+//
+// stdin:  {"streams": ["<base64 of the response body>", ...], "piece": 7}
+// stdout: [{"chunks": [...], "message": {...} | null, "error": "..." | null}, ...]
+//
+// Each body goes through DefaultChatTransport.sendMessages() (a fake fetch returns it
+// in pieces of `piece` bytes, so events split across reads are exercised): that runs
+// parseJsonEventStream with uiMessageChunkSchema. The validated chunks are kept, and
+// readUIMessageStream({terminateOnError: true}) (the processUIMessageStream state
+// machine behind useChat) builds the assistant message from them.
+import { DefaultChatTransport, readUIMessageStream } from "ai";
+
+function bodyStream(bytes, piece) {
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= bytes.length) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(bytes.subarray(offset, offset + piece));
+      offset += piece;
+    },
+  });
+}
+
+async function read(bytes, piece) {
+  const transport = new DefaultChatTransport({
+    api: "http://llmsse.test/api/chat",
+    fetch: async () =>
+      new Response(bodyStream(bytes, piece), {
+        headers: {
+          "content-type": "text/event-stream",
+          "x-vercel-ai-ui-message-stream": "v1",
+        },
+      }),
+  });
+  const result = { chunks: [], message: null, error: null };
+  let stream;
+  try {
+    stream = await transport.sendMessages({
+      chatId: "chat-1",
+      messages: [{ id: "u1", role: "user", parts: [{ type: "text", text: "Hi" }] }],
+      trigger: "submit-message",
+      messageId: undefined,
+      abortSignal: undefined,
+    });
+  } catch (error) {
+    result.error = String(error?.message ?? error);
+    return result;
+  }
+  const [forChunks, forMessage] = stream.tee();
+  const collect = (async () => {
+    const reader = forChunks.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        result.chunks.push(value);
+      }
+    } catch {
+      // reported through the message reader below
+    }
+  })();
+  const build = (async () => {
+    try {
+      for await (const message of readUIMessageStream({
+        stream: forMessage,
+        terminateOnError: true,
+      })) {
+        result.message = message;
+      }
+    } catch (error) {
+      result.error = `${error?.name ?? "Error"}: ${error?.message ?? error}`;
+    }
+  })();
+  await Promise.all([collect, build]);
+  return result;
+}
+
+let input = "";
+for await (const text of process.stdin.setEncoding("utf8")) input += text;
+const { streams, piece = 7 } = JSON.parse(input);
+const results = [];
+for (const encoded of streams) {
+  results.push(await read(new Uint8Array(Buffer.from(encoded, "base64")), piece));
+}
+process.stdout.write(JSON.stringify(results));
