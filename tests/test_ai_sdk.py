@@ -718,3 +718,77 @@ def test_the_ai_sdk_rejects_what_llmsse_must_never_send(ai_sdk: Any) -> None:
     assert "text-start" in reads[0]["error"]
     assert "TypeValidationError" in reads[1]["error"]
     assert reads[2]["error"] is not None
+
+
+# --- docs/ai-sdk.md -------------------------------------------------------------------------
+
+
+def docs_backend(monkeypatch: pytest.MonkeyPatch, client: Any) -> dict[str, Any]:
+    """The FastAPI example of docs/ai-sdk.md, run as written, with ``client`` as its model."""
+    page = (Path(__file__).parents[1] / "docs" / "ai-sdk.md").read_text(encoding="utf-8")
+    code = page.split("```python\n", 1)[1].split("```\n", 1)[0]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-docs")  # AsyncOpenAI() at import
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/ai-sdk.md", "exec"), namespace)
+    namespace["client"] = client
+    return namespace
+
+
+def test_the_docs_backend_round_trip(
+    monkeypatch: pytest.MonkeyPatch, fake_openai: Any, ai_sdk: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from llmsse.testing import Reply
+
+    fake_openai.reply(
+        Reply(
+            "Checking.",
+            reasoning="Need weather.",
+            tool_calls=[tool_call("get_weather", {"city": "Paris"}, id="call_1")],
+        ),
+        Reply("Sunny in Paris.\nEnjoy!"),
+    )
+    docs = docs_backend(monkeypatch, fake_openai.async_client())
+    http = TestClient(docs["app"])
+    user = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Weather in Paris?"}]}
+    request = {"id": "chat-1", "messages": [user], "trigger": "submit-message"}
+
+    first = http.post("/api/chat", json=request)
+    assert first.headers["x-vercel-ai-ui-message-stream"] == "v1"
+    assert first.headers["content-type"] == "text/event-stream; charset=utf-8"
+    (read,) = ai_sdk([first.content])
+    assert read["error"] is None
+    assistant = read["message"]
+    assert [p["type"] for p in assistant["parts"]] == [
+        "step-start",
+        "reasoning",
+        "text",
+        "tool-get_weather",
+    ]
+    assert assistant["metadata"]["usage"]["total_tokens"] > 0
+
+    # What the page sends back once onToolCall gave the output (addToolOutput).
+    assistant["id"] = "a1"
+    call = assistant["parts"][-1]
+    call.update(state="output-available", output={"sky": "sunny"})
+    second = http.post("/api/chat", json={**request, "messages": [user, assistant]})
+    assert fake_openai.last_request.messages == [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"sky": "sunny"}'},
+    ]
+    (read,) = ai_sdk([second.content])
+    assert [p["text"] for p in read["message"]["parts"] if p["type"] == "text"] == [
+        "Sunny in Paris.\nEnjoy!"
+    ]
