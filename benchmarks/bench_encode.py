@@ -10,6 +10,7 @@ objects (built once, the way the SDK builds them) and yields ``bytes``:
 
     llmsse text      iter_sse(chunks, format="text",   heartbeat=None)
     llmsse openai    iter_sse(chunks, format="openai", heartbeat=None)
+    llmsse ai-sdk    iter_sse(chunks, format="ai-sdk", heartbeat=None)
     naive f-string   the tutorial loop, f"data: {delta}\n\n".encode()
     fastapi.sse      format_sse_event(data_str=delta), what FastAPI's router calls
                      for ``yield ServerSentEvent(raw_data=delta)``
@@ -270,7 +271,11 @@ def _llmsse_contenders() -> tuple[list[tuple[str, Callable[[list[Any]], Iterator
     def openai(chunks: list[Any]) -> Iterator[bytes]:
         return iter_sse(chunks, format="openai", heartbeat=None)
 
-    return [("llmsse text", text), ("llmsse openai", openai)], ""
+    def ai_sdk(chunks: list[Any]) -> Iterator[bytes]:
+        return iter_sse(chunks, format="ai-sdk", heartbeat=None)
+
+    rows = [("llmsse text", text), ("llmsse openai", openai), ("llmsse ai-sdk", ai_sdk)]
+    return rows, ""
 
 
 PEERS: list[tuple[str, Callable[[list[Any]], Iterator[bytes]]]] = [
@@ -284,6 +289,7 @@ JSON_CONTENDERS = {"llmsse openai", "model_dump_json"}
 NOTES = {
     "llmsse text": "all deltas, tool calls, done event",
     "llmsse openai": "wire-compatible chunk JSON + [DONE]",
+    "llmsse ai-sdk": "UI message stream chunks for useChat",
     "naive f-string": "breaks on newlines in a token",
     "fastapi.sse": "format_sse_event(data_str=delta)",
     "fastapi.sse+model": "+ ServerSentEvent(raw_data=delta)",
@@ -301,6 +307,9 @@ def _client_text(name: str, payload: bytes) -> str:
     from llmsse import parse
 
     events = parse(payload)
+    if name == "llmsse ai-sdk":
+        chunks = [json.loads(ev.data) for ev in events if ev.data != "[DONE]"]
+        return "".join(c["delta"] for c in chunks if c["type"] == "text-delta")
     if name in JSON_CONTENDERS:
         parts = []
         for ev in events:

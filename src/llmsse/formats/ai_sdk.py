@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from json.encoder import encode_basestring
 from typing import Any, ClassVar
 
 from llmsse._chat import plain_text
@@ -107,6 +108,9 @@ class AISDKFormat(Format):
         # (b'{"type":"text-delta","id":"text-1","delta":'), or None when it is closed.
         self._text_head: bytes | None = None
         self._reasoning_head: bytes | None = None
+        # The open text part's delta event up to the JSON string, when the hot path
+        # may use it (no ids): 'data: {"type":"text-delta","id":"text-1","delta":'.
+        self._fast_head: str | None = None
         self._end = b""  # the JSON of the chunk that closes the open part
         self._ids: dict[int, str] = {}  # the toolCallId of each announced call, by index
         self._calls = 0  # tool calls announced so far
@@ -138,7 +142,7 @@ class AISDKFormat(Format):
     def _close(self) -> bytes:
         if self._text_head is None and self._reasoning_head is None:
             return b""
-        self._text_head = self._reasoning_head = None
+        self._text_head = self._reasoning_head = self._fast_head = None
         return self._send(self._end)
 
     def _text(self, text: str) -> bytes:
@@ -147,6 +151,8 @@ class AISDKFormat(Format):
         if head is None:
             out, head = self._open("text")
             self._text_head = head
+            if not self.ids:
+                self._fast_head = "data: " + head.decode()
         return out + self._send(head + dumps(text) + b"}")
 
     def _reasoning(self, text: str) -> bytes:
@@ -206,9 +212,12 @@ class AISDKFormat(Format):
         text = plain_text(chunk)
         if text is not None:
             self._add_text(text)
-            head = self._text_head
-            if head is not None and not self.ids:
-                return b"data: " + head + dumps(text) + b"}\n\n"
+            head = self._fast_head
+            if head is not None:
+                try:
+                    return (head + encode_basestring(text) + "}\n\n").encode()
+                except UnicodeEncodeError:
+                    pass  # a lone surrogate: _text() sends it as an ASCII escape
             return self._text(text)
         state = self.state
         text = state.absorb(chunk)
