@@ -1,6 +1,6 @@
 // Reads UI message streams the way useChat does, with the AI SDK's own code.
 //
-// stdin:  {"streams": ["<base64 of the response body>", ...], "piece": 7}
+// stdin:  {"streams": ["<base64 of the response body>", ...], "piece": 7, "client": "ai"}
 // stdout: [{"chunks": [...], "message": {...} | null, "error": "..." | null}, ...]
 //
 // Each body goes through DefaultChatTransport.sendMessages() (a fake fetch returns it
@@ -8,7 +8,7 @@
 // parseJsonEventStream with uiMessageChunkSchema. The validated chunks are kept, and
 // readUIMessageStream({terminateOnError: true}) (the processUIMessageStream state
 // machine behind useChat) builds the assistant message from them.
-import { DefaultChatTransport, readUIMessageStream } from "ai";
+// `client` picks the package: "ai" (6.x), or the aliases "ai5" and "ai7" (see package.json).
 
 function bodyStream(bytes, piece) {
   let offset = 0;
@@ -80,7 +80,8 @@ async function read(bytes, piece) {
 
 let input = "";
 for await (const text of process.stdin.setEncoding("utf8")) input += text;
-const { streams, piece = 7 } = JSON.parse(input);
+const { streams, piece = 7, client = "ai" } = JSON.parse(input);
+const { DefaultChatTransport, readUIMessageStream } = await import(client);
 const results = [];
 for (const encoded of streams) {
   results.push(await read(new Uint8Array(Buffer.from(encoded, "base64")), piece));

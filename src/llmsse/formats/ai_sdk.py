@@ -104,8 +104,8 @@ class AISDKFormat(Format):
         self._add_text = self.state.add_text
         self._next_id = 0
         self._parts = 0  # parts opened so far: their number makes their id unique
-        # The JSON up to the delta of the open text or reasoning part's delta chunk
-        # (b'{"type":"text-delta","id":"text-1","delta":'), or None when it is closed.
+        # The delta chunk of the open text (reasoning) part up to its delta string,
+        # b'{"type":"text-delta","id":"text-1","delta":', or None when none is open.
         self._text_head: bytes | None = None
         self._reasoning_head: bytes | None = None
         # The open text part's delta event up to the JSON string, when the hot path
