@@ -657,6 +657,15 @@ def test_the_ai_sdk_reads_the_protocols_example(ai_sdk: Any) -> None:
             },
         ],
     }
+    # useChat's own core (AbstractChat) after sendMessage: what a component sees.
+    chat = read["chat"]
+    assert (chat["status"], chat["error"]) == ("ready", None)
+    assert chat["finish"] == {"isError": False, "isAbort": False, "finishReason": "tool-calls"}
+    assert chat["toolCalls"] == [
+        {"toolName": "get_weather", "toolCallId": "call_1", "input": {"city": "Paris"}}
+    ]
+    assert [m["role"] for m in chat["messages"]] == ["user", "assistant"]
+    assert chat["messages"][-1] == read["message"]
 
 
 def test_the_ai_sdk_reads_what_llmsse_sends(ai_sdk: Any) -> None:
@@ -717,6 +726,32 @@ def test_the_ai_sdk_reads_what_llmsse_sends(ai_sdk: Any) -> None:
     ]
     assert parts("surrogates") == [{"type": "text", "text": "😀", "state": "done"}]
     assert reads["error"]["error"] == f"Error: {GENERIC_MESSAGE}"
+    # What useChat reports (AbstractChat, the class the hook wraps).
+    for name in streams:
+        chat = reads[name]["chat"]
+        if name == "error":
+            assert (chat["status"], chat["error"]) == ("error", GENERIC_MESSAGE)
+            assert chat["finish"]["isError"] is True
+        else:
+            assert (chat["status"], chat["error"]) == ("ready", None), name
+            if reads[name]["message"] is not None:  # the same parts as readUIMessageStream's
+                assert chat["messages"][-1]["parts"] == reads[name]["message"]["parts"], name
+    finish_reasons = {name: reads[name]["chat"]["finish"]["finishReason"] for name in streams}
+    assert finish_reasons == {
+        "pieces": "stop",
+        "str": "stop",
+        "empty": "stop",
+        "pings, retry and ids": "stop",
+        "reasoning and refusal": "content-filter",
+        "bad tool input": "tool-calls",
+        "parallel tools": "tool-calls",
+        "surrogates": "stop",
+        "error": None,
+    }
+    assert [(c["toolName"], c["input"]) for c in reads["parallel tools"]["chat"]["toolCalls"]] == [
+        ("f", {"a": [1, 2]}),
+        ("g", {}),
+    ]
     assert reads["error"]["message"]["parts"][-1]["text"] == "one"
 
 
