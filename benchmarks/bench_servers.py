@@ -84,6 +84,16 @@ NOTES = {
     "sse-starlette": "EventSourceResponse of {'data': piece}, ping=15 s",
     "fastapi.sse": "response_class=EventSourceResponse, ServerSentEvent(raw_data=...)",
 }
+WSGI_NOTES = {
+    "gunicorn": {
+        "naive": "flask.Response(generator of f-strings), sync source",
+        "llmsse": "llmsse.flask.sse_response(sync source), heartbeat=15 s",
+    },
+    "uvicorn": {
+        "naive": "StreamingHttpResponse(async generator of f-strings)",
+        "llmsse": "llmsse.django.sse_response(async source), heartbeat=15 s",
+    },
+}
 DRIP_INTERVAL = 0.02  # seconds between events of a "sending" stream in the disconnect test
 IDLE_HEARTBEAT_DISCONNECT = 1.0
 START_TIMEOUT = 20.0
@@ -856,7 +866,9 @@ def section_disconnect(
         ("uvicorn", "django: llmsse", "/dj/llmsse"),
         ("uvicorn", "django: naive", "/dj/naive"),
     ]
-    cases = [c for c in cases if not c[1].endswith(": sse-starlette") or "sse-starlette" in ROUTES]
+    cases = [
+        c for c in cases if c[0] != "uvicorn" or c[2].startswith("/dj/") or c[2] in ROUTES.values()
+    ]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {
         name: {"drip": [], "idle": []} for _, name, _ in cases
     }
@@ -906,7 +918,7 @@ def print_rate_table(title: str, res: dict[str, Any], ref: str, cpu: bool = True
         if cpu:
             line += f"{med(s, 'cpu_s_per_10k'):>11.3f}"
         check = res.get("checks", {}).get(name)
-        note = NOTES.get(name, "")
+        note = res.get("notes", NOTES).get(name, "")
         if check is not None and not check["text_ok"]:
             note = "TEXT WRONG; " + note
         print(line + "  " + note)
@@ -1014,6 +1026,10 @@ def main(argv: list[str] | None = None) -> int:
         default="long,concurrent,idle,disconnect,wsgi-django",
         help="comma-separated subset of the sections to run",
     )
+    ap.add_argument(
+        "--contenders",
+        help="comma-separated subset of the uvicorn contenders (floor and llmsse always run)",
+    )
     ap.add_argument("--events", type=int, help="events in the long stream (default 50000)")
     ap.add_argument("--rounds", type=int, help="rounds of the rate sections (default 5)")
     ap.add_argument("--streams", type=int, help="concurrent streams (default 200)")
@@ -1042,6 +1058,12 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.serve, args.port, args.record, args.fastapi_ping)
         return 0
 
+    if args.contenders:
+        keep = {"floor", "llmsse", *(c.strip() for c in args.contenders.split(","))}
+        ASGI_CONTENDERS[:] = [c for c in ASGI_CONTENDERS if c in keep]
+        for name in list(ROUTES):
+            if name not in keep:
+                del ROUTES[name]
     q = args.quick
     events = args.events or (5_000 if q else 50_000)
     rounds = args.rounds or (3 if q else 5)
@@ -1124,6 +1146,7 @@ def main(argv: list[str] | None = None) -> int:
                         for route in routes.values():
                             http_get(srv.port, f"{route}?n=2000", timeout)
                         wd[label] = section_long(srv, routes, wsgi_events, rounds, budget, timeout)
+                        wd[label]["notes"] = WSGI_NOTES[kind]
                     results["wsgi-django"] = wd
             finally:
                 for srv in servers.values():
