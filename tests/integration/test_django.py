@@ -31,6 +31,9 @@ HEARTBEAT = 0.5
 # How soon the upstream must be closed after the client left: at once under ASGI (Django
 # listens for http.disconnect), at the next heartbeat under WSGI.
 LIMIT = {"uvicorn": 1.0, "werkzeug": HEARTBEAT + 1.0, "gunicorn-gthread": HEARTBEAT + 1.0}
+WSGI_SERVERS = ["werkzeug", "gunicorn-gthread"]
+#: Tests that run on only some servers parametrise ``server`` themselves: still module-scoped.
+ON_SERVER = {"indirect": ["server"], "scope": "module"}
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +129,24 @@ def test_another_request_is_served_while_a_sync_stream_runs(server: tuple[str, s
     check_served_while_streaming(server[1], f"/sync/idle?tag=busy&hb={HEARTBEAT}")
 
 
+OPENAI_ROUTES = ["openai", "aopenai", "aopenai-lazy"]
+
+
 def _openai_routes(server: str) -> list[str]:
     # An AsyncStream opened in an async view works only where that view's loop serves it.
     return ["openai", "aopenai-lazy"] + (["aopenai"] if server == "uvicorn" else [])
 
 
-@pytest.mark.parametrize("route", ["openai", "aopenai", "aopenai-lazy"])
+#: The (server, route) pairs that stream: the others are refused (see the last test).
+STREAMING_OPENAI_ROUTES = [
+    pytest.param(name, route, id=f"{name}-{route}")
+    for name in LIMIT
+    for route in OPENAI_ROUTES
+    if route in _openai_routes(name)
+]
+
+
+@pytest.mark.parametrize("route", OPENAI_ROUTES)
 def test_openai_sdk_end_to_end(server: tuple[str, str], route: str) -> None:
     name, base_url = server
     response, body = read_stream(base_url, f"/{route}/hello")
@@ -145,13 +160,11 @@ def test_openai_sdk_end_to_end(server: tuple[str, str], route: str) -> None:
     assert events[-1].event == "done"
 
 
-@pytest.mark.parametrize("route", ["openai", "aopenai", "aopenai-lazy"])
+@pytest.mark.parametrize(("server", "route"), STREAMING_OPENAI_ROUTES, **ON_SERVER)
 def test_openai_sdk_disconnect_closes_the_model_request(
     server: tuple[str, str], fake_api: FakeOpenAI, route: str
 ) -> None:
     name, base_url = server
-    if route not in _openai_routes(name):
-        pytest.skip("refused under WSGI")
     before = len(fake_api.calls_for("thinking"))
     event, _, left_at = first_event_then_hang_up(base_url, f"/{route}/thinking?hb={HEARTBEAT}")
     assert event.data == "Hmm"
@@ -164,11 +177,11 @@ def test_openai_sdk_disconnect_closes_the_model_request(
     assert not call.completed
 
 
+# Under ASGI (uvicorn) the same route streams: test_openai_sdk_end_to_end[uvicorn-aopenai].
+@pytest.mark.parametrize("server", WSGI_SERVERS, **ON_SERVER)
 def test_async_stream_opened_in_an_async_view_is_refused_under_wsgi(
     server: tuple[str, str],
 ) -> None:
-    name, base_url = server
-    if name == "uvicorn":
-        pytest.skip("ASGI serves it")
+    base_url = server[1]
     # DEBUG is off: the RuntimeError (tests/test_django.py shows its text) becomes a 500.
     assert httpx.get(base_url + "/aopenai/hello", timeout=10).status_code == 500

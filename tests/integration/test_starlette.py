@@ -8,7 +8,9 @@ chat-completions API, and scripted sync/async upstreams. Every app sits behind S
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -50,6 +52,8 @@ SCRIPTS: dict[str, list[Any]] = {
     "blocking": ["Hello", Pause(1.0), " world"],
     # Thinks before its first piece: heartbeats must go out meanwhile.
     "thinking": [Pause(0.35), "Hello"],
+    # A short nap after the first piece, for a generator that cannot be closed while in it.
+    "napping": ["Hello", Pause(1.5), " late", Pause(30)],
 }
 
 KINDS = ["openai-sync", "openai-async", "source-sync", "source-async", "gen-sync", "gen-async"]
@@ -61,6 +65,47 @@ SERVERS = [
     ("fastapi", "hypercorn"),
     ("starlette", "hypercorn-trio"),
 ]
+#: The servers whose event loop is asyncio: AsyncOpenAI's HTTP client (httpx on httpcore's
+#: asyncio backend) runs on nothing else, so its routes are not served under hypercorn-trio.
+ASYNCIO_SERVERS = [pair for pair in SERVERS if pair[1] != "hypercorn-trio"]
+FASTAPI_SERVERS = [pair for pair in SERVERS if pair[0] == "fastapi"]
+#: uvicorn does not speak HTTP/2; hypercorn does (prior knowledge, over cleartext).
+HTTP2_SERVERS = [pair for pair in SERVERS if pair[1].startswith("hypercorn")]
+
+
+# --- parametrisation: only the (server, source) combinations that exist ------------------------
+
+
+def server_id(pair: tuple[str, str]) -> str:
+    return "-".join(pair)
+
+
+def serves(pair: tuple[str, str], kind: str) -> bool:
+    """Whether ``pair`` can serve a ``kind`` route: an AsyncOpenAI one needs asyncio."""
+    return kind != "openai-async" or pair in ASYNCIO_SERVERS
+
+
+#: With ``on_servers()``: ``served`` stays module-scoped, one server per pair for the module.
+SERVED = {"indirect": ["served"], "scope": "module"}
+
+
+def on_servers(
+    *axes: list[str],
+    servers: list[tuple[str, str]] = SERVERS,
+    unless: Callable[..., bool] = lambda *values: False,
+) -> list[Any]:
+    """The ``(served, *values)`` cases over ``servers`` by ``axes`` that exist, for
+    ``parametrize(("served", ...), on_servers(...), **SERVED)``.
+
+    ``axes[-1]``, if any, is the route's kind (``serves()``); ``unless(*values)`` drops more.
+    Ids are those the fixture's own ``params`` give: ``starlette-uvicorn-<values...>``.
+    """
+    return [
+        pytest.param(pair, *values, id="-".join([server_id(pair), *values]))
+        for pair in servers
+        for values in itertools.product(*axes)
+        if not (values and not serves(pair, values[-1])) and not unless(*values)
+    ]
 
 
 @dataclass
@@ -293,7 +338,8 @@ class Served:
     fake: FakeOpenAI
 
 
-@pytest.fixture(scope="module", params=SERVERS, ids=["-".join(pair) for pair in SERVERS])
+# Tests that run on only some pairs parametrise ``served`` themselves (``on_servers()``).
+@pytest.fixture(scope="module", params=SERVERS, ids=server_id)
 def served(request: pytest.FixtureRequest, fake_openai: FakeOpenAI) -> Iterator[Served]:
     framework, server = request.param
     recorder = Recorder()
@@ -310,11 +356,6 @@ def http() -> Iterator[httpx.Client]:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def skip_unsupported(served: Served, kind: str) -> None:
-    if served.server == "hypercorn-trio" and kind == "openai-async":
-        pytest.skip("AsyncOpenAI's HTTP client runs on asyncio only")
 
 
 @dataclass
@@ -385,9 +426,8 @@ def assert_sse_headers(response: httpx.Response) -> None:
 # --- tests ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("served", "kind"), on_servers(KINDS), **SERVED)
 def test_events_arrive_as_they_are_produced(served: Served, http: httpx.Client, kind: str) -> None:
-    skip_unsupported(served, kind)
     url, tag = stream_url(served, kind, "slow")
     received, _ = read_events(http, url)
     assert_sse_headers(received.response)
@@ -405,14 +445,19 @@ def test_events_arrive_as_they_are_produced(served: Served, http: httpx.Client, 
     assert result[1].outcome == "finished" and result[1].text == "Hello big world"
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("script", ["idle", "busy"])
+@pytest.mark.parametrize(
+    ("served", "script", "kind"),
+    # A plain sync generator blocked in time.sleep() cannot be closed until the sleep returns
+    # (no thread can interrupt it): (idle, gen-sync) would sleep its 30 s. What happens instead
+    # is test_a_blocked_sync_generator_is_closed_once_its_sleep_returns.
+    on_servers(
+        ["idle", "busy"], KINDS, unless=lambda script, kind: (script, kind) == ("idle", "gen-sync")
+    ),
+    **SERVED,
+)
 def test_disconnect_closes_the_upstream_within_a_second(
     served: Served, http: httpx.Client, kind: str, script: str
 ) -> None:
-    skip_unsupported(served, kind)
-    if (kind, script) == ("gen-sync", "idle"):
-        pytest.skip("a generator blocked in time.sleep() cannot be closed until it returns")
     # heartbeat off: an idle stream sends nothing at all, so only receive() can tell.
     url, tag = stream_url(served, kind, script, heartbeat="none")
     received, hung_up = read_events(http, url, stop_after=1)
@@ -428,6 +473,30 @@ def test_disconnect_closes_the_upstream_within_a_second(
     assert when - hung_up < 1.0
     if not kind.startswith("openai"):
         assert len(served.recorder.sources[tag].close_times) == 1
+
+
+def test_a_blocked_sync_generator_is_closed_once_its_sleep_returns(
+    served: Served, http: httpx.Client
+) -> None:
+    # No thread can interrupt a plain generator inside time.sleep(), nor close it meanwhile
+    # (SyncSource). The client's leaving is still the end of the stream at once (on_complete,
+    # nothing more sent); the generator itself is closed at once if no thread is inside it,
+    # else as soon as its sleep returns, not after the 30 s pause that follows.
+    nap = SCRIPTS["napping"][1].seconds
+    url, tag = stream_url(served, "gen-sync", "napping", heartbeat="none")
+    received, hung_up = read_events(http, url, stop_after=1)
+    assert received.events[0][1].data == "Hello"
+    results = wait_for(lambda: served.recorder.results.get(tag))
+    assert results, "on_complete was not called"
+    (when, result), *more = results
+    assert not more
+    assert result.outcome == "disconnected" and result.text == "Hello"
+    assert when - hung_up < 1.0
+    record = served.recorder.sources[tag]
+    closed = wait_for(lambda: record.closed_at, timeout=nap + 1.0)
+    assert closed is not None, "the generator was never closed"
+    assert closed - record.produced_at[0] < nap + 0.5
+    assert len(record.close_times) == 1
 
 
 @pytest.mark.parametrize("kind", ["openai-sync", "source-sync"])
@@ -464,11 +533,10 @@ def test_gzip_middleware_is_active_for_other_responses(served: Served, http: htt
         assert gzip.decompress(b"".join(streamed.iter_raw())) == b"compressible " * 200
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("served", "kind"), on_servers(KINDS), **SERVED)
 def test_upstream_failure_is_the_terminal_error_event(
     served: Served, http: httpx.Client, kind: str
 ) -> None:
-    skip_unsupported(served, kind)
     url, tag = stream_url(served, kind, "fail")
     received, _ = read_events(http, url)
     assert_sse_headers(received.response)
@@ -480,11 +548,11 @@ def test_upstream_failure_is_the_terminal_error_event(
     assert result[1].outcome == "failed"
 
 
+# The prefetched route opens an AsyncOpenAI stream: asyncio servers only.
+@pytest.mark.parametrize("served", on_servers(servers=ASYNCIO_SERVERS), **SERVED)
 def test_prefetch_turns_an_early_failure_into_an_http_error(
     served: Served, http: httpx.Client
 ) -> None:
-    if served.server == "hypercorn-trio":
-        pytest.skip("AsyncOpenAI's HTTP client runs on asyncio only")
     url, tag = stream_url(served, "prefetched", "no-such-model")
     response = http.get(url)
     assert response.status_code == 404
@@ -498,9 +566,8 @@ def test_prefetch_turns_an_early_failure_into_an_http_error(
     assert [e.data for _, e in received.events[:3]] == ["Hello", " big", " world"]
 
 
+@pytest.mark.parametrize("served", on_servers(servers=FASTAPI_SERVERS), **SERVED)
 def test_fastapi_generator_endpoint_and_middleware(served: Served, http: httpx.Client) -> None:
-    if served.framework != "fastapi":
-        pytest.skip("FastAPI only")
     url, tag = stream_url(served, "generator", "slow")
     received, _ = read_events(http, url)
     assert_sse_headers(received.response)
@@ -521,8 +588,7 @@ def h2_open_stream(base_url: str, path: str) -> tuple[Any, Any, dict[str, str], 
     """
     import socket
 
-    pytest.importorskip("h2")  # hypercorn's own dependency
-    import h2.config
+    import h2.config  # hypercorn's own dependency
     import h2.connection
     import h2.events
 
@@ -551,12 +617,11 @@ def h2_open_stream(base_url: str, path: str) -> tuple[Any, Any, dict[str, str], 
     return sock, conn, headers, body
 
 
+@pytest.mark.parametrize("served", on_servers(servers=HTTP2_SERVERS), **SERVED)
 def test_http2_stream_reset_closes_the_upstream(served: Served) -> None:
     # HTTP/2 (hypercorn, prior knowledge): the headers must be legal there (no Connection),
     # and a client cancelling one stream (RST_STREAM) on a connection it keeps open is a
     # disconnect of that request alone.
-    if not served.server.startswith("hypercorn"):
-        pytest.skip("uvicorn does not speak HTTP/2")
     url, tag = stream_url(served, "source-async", "idle", heartbeat="none")
     path = url.removeprefix(served.url)
     sock, conn, headers, body = h2_open_stream(served.url, path)
@@ -590,7 +655,11 @@ def test_heartbeats_reach_the_client_before_the_first_token(
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "starlette.md"
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (fetch, TextDecoderStream)")
+# Node.js is no Python package: skipped without it, except on CI (CI set), where it must run.
+@pytest.mark.skipif(
+    shutil.which("node") is None and not os.environ.get("CI"),
+    reason="needs Node.js 18+ (fetch, TextDecoderStream): install Node.js to run it",
+)
 def test_the_documented_fetch_reader_reads_the_stream() -> None:
     match = re.search(r"```js\n(async function streamChat.*?\n})\n", DOCS.read_text(), re.S)
     assert match, "streamChat() not found in docs/starlette.md"
