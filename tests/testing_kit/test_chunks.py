@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
 
@@ -81,10 +82,15 @@ def test_tool_call_pieces_must_join_to_the_arguments() -> None:
 
 
 def test_the_sdk_accumulator_rebuilds_the_message_from_the_objects() -> None:
-    streaming = pytest.importorskip("openai.lib.streaming.chat")
-    if not hasattr(streaming, "ChatCompletionStreamState"):
-        pytest.skip("this openai has no public ChatCompletionStreamState")
-    state = streaming.ChatCompletionStreamState()
+    # Exported by newer openai releases; the oldest supported one (1.55.3, CI's second run)
+    # has it in the private module only, with its two keyword arguments still required.
+    try:
+        from openai.lib.streaming.chat import ChatCompletionStreamState
+    except ImportError:
+        from openai.lib.streaming.chat._completions import ChatCompletionStreamState
+    state = ChatCompletionStreamState(
+        input_tools=openai.NOT_GIVEN, response_format=openai.NOT_GIVEN
+    )
     for chunk in chunks(
         "Let me check.", tool_calls=[tool_call("get_weather", {"city": "Paris"})], usage=True
     ):
