@@ -359,7 +359,7 @@ class FakeOpenAI:
         kwargs.setdefault("base_url", "http://fake-openai.test/v1")
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("http_client", self.async_http_client())
-        return openai.AsyncOpenAI(**kwargs)
+        return _trio_ready(openai.AsyncOpenAI(**kwargs))
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> FakeChatServer:
         """A :class:`FakeChatServer` (not started) serving this fake over HTTP."""
@@ -673,3 +673,17 @@ class FakeTransport:
         tb: TracebackType | None = None,
     ) -> None:
         await self.aclose()
+
+
+def _trio_ready(client: openai.AsyncOpenAI) -> openai.AsyncOpenAI:
+    """Detect the platform now, so the client also works under trio on older SDKs.
+
+    Before its first request the SDK finds out the platform in a worker thread;
+    releases before about 1.6x do that with ``asyncio.to_thread``, which fails under
+    trio ("no running event loop"). Doing it here, synchronously, skips that step.
+    """
+    if getattr(client, "_platform", "") is None:
+        from openai._base_client import get_platform
+
+        client._platform = get_platform()
+    return client

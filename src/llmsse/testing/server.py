@@ -12,7 +12,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from llmsse.testing.errors import error_body
-from llmsse.testing.fake_api import FakeOpenAI, RecordedRequest, Reply, Responder, _Plan
+from llmsse.testing.fake_api import (
+    FakeOpenAI,
+    RecordedRequest,
+    Reply,
+    Responder,
+    _Plan,
+    _trio_ready,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -217,7 +224,7 @@ class FakeChatServer:
         kwargs.setdefault("api_key", self.fake.api_key or "sk-fake")
         kwargs.setdefault("base_url", self.base_url)
         kwargs.setdefault("max_retries", 0)
-        return openai.AsyncOpenAI(**kwargs)
+        return _trio_ready(openai.AsyncOpenAI(**kwargs))
 
     def __enter__(self) -> FakeChatServer:
         return self.start()
