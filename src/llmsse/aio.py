@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import logging
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -187,41 +190,102 @@ async def _run(handle: Any, fmt: Format, options: Options) -> AsyncGenerator[byt
             await _end(handle, fmt, options)
 
 
+class _Handoff:
+    """Items passed from the producer task to the consumer, without a checkpoint per item.
+
+    A memory object stream would cost a scheduler round trip, a ``WouldBlock`` and a new
+    cancel scope for nearly every event. Here the producer appends to a deque and wakes
+    the consumer only when it is waiting; the consumer takes what is there without
+    awaiting, and opens the heartbeat timeout only when there is nothing. A full deque
+    (``limit`` items) makes the producer wait until the consumer has taken half of it.
+    """
+
+    __slots__ = ("expired", "failure", "items", "limit", "loop", "space", "waiter")
+
+    def __init__(self, limit: int) -> None:
+        self.items: deque[Any] = deque()
+        self.limit = limit
+        self.waiter: anyio.Event | None = None
+        self.space: anyio.Event | None = None
+        self.failure: BaseException | None = None
+        self.expired: anyio.Event | None = None
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None  # trio
+
+    def put(self, item: Any) -> anyio.Event | None:
+        """Queue ``item``; return an event to wait on when the consumer is far behind."""
+        self.items.append(item)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter.set()
+        if len(self.items) >= self.limit:
+            self.space = anyio.Event()
+            return self.space
+        return None
+
+    async def get(self, heartbeat: float) -> Any:
+        items = self.items
+        while not items:
+            waiter = self.waiter = anyio.Event()
+            if self.loop is not None:
+                # On asyncio a timer callback is far cheaper than a cancel scope per wait.
+                timer = self.loop.call_later(heartbeat, _expire_waiter, self, waiter)
+                try:
+                    await waiter.wait()
+                finally:
+                    timer.cancel()
+                if items or self.expired is not waiter:
+                    continue
+            else:
+                with anyio.move_on_after(heartbeat):
+                    await waiter.wait()
+                    continue
+            self.waiter = None
+            return PING
+        item = items.popleft()
+        space = self.space
+        if space is not None and len(items) <= self.limit // 2:
+            self.space = None
+            space.set()
+        if item is _FAILED:
+            assert self.failure is not None
+            raise self.failure
+        return item
+
+
+_FAILED: Any = object()
+
+
+def _expire_waiter(handoff: _Handoff, waiter: anyio.Event) -> None:
+    handoff.expired = waiter
+    waiter.set()
+
+
 def _background(
     pull: Callable[[], Awaitable[Any]], heartbeat: float
 ) -> tuple[Background, Callable[[], Awaitable[Any]], Callable[[], None]]:
     """Pull items in a background task; the getter returns ``PING`` after ``heartbeat`` s idle."""
-    send, receive = anyio.create_memory_object_stream[Any](_BUFFER)
-    failures: list[BaseException] = []
+    handoff = _Handoff(_BUFFER)
 
     async def produce() -> None:
-        with send:
-            try:
-                while True:
-                    item = await pull()
-                    await send.send(item)
-                    if item is END:
-                        return
-            except anyio.get_cancelled_exc_class():
-                raise
-            except BaseException as exc:
-                failures.append(exc)
-
-    async def get() -> Any:
         try:
-            try:
-                return receive.receive_nowait()
-            except anyio.WouldBlock:
-                with anyio.move_on_after(heartbeat):
-                    return await receive.receive()
-                return PING
-        except anyio.EndOfStream:
-            # The producer stops without sending END only when the source raised.
-            if failures:
-                raise failures[0] from None
-            return END
+            while True:
+                item = await pull()
+                full = handoff.put(item)
+                if item is END:
+                    return
+                if full is not None:
+                    await full.wait()
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:
+            handoff.failure = exc
+            handoff.put(_FAILED)
 
-    return Background(produce), get, receive.close
+    return Background(produce), functools.partial(handoff.get, heartbeat), handoff.items.clear
 
 
 async def _close(handle: Any) -> None:
