@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -134,28 +134,80 @@ def _end(handle: SyncSource, fmt: Format, options: Options) -> None:
             logger.exception("llmsse: on_complete raised")
 
 
+class _Handoff:
+    """Items passed from the reader thread to the consumer, in batches.
+
+    A ``queue.Queue`` costs a condition-variable round trip (and a thread switch) per
+    item. Here the reader appends to a deque and takes the lock only to wake a waiting
+    consumer; the consumer pops without a lock while items are there. (Both rely on
+    deque operations being atomic and on the GIL ordering the flag and the deque.) A full
+    deque (``limit`` items) makes the reader wait until the consumer has taken half of it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.items: deque[tuple[int, Any]] = deque()
+        self.limit = limit
+        self.cond = threading.Condition()
+        self.consumer_waiting = False
+        self.reader_waiting = False
+        self.stopped = False
+
+    def put(self, entry: tuple[int, Any]) -> bool:
+        """Hand ``entry`` over; ``False`` when the consumer has stopped."""
+        if len(self.items) >= self.limit:
+            with self.cond:
+                while len(self.items) >= self.limit and not self.stopped:
+                    self.reader_waiting = True
+                    self.cond.wait(0.25)
+        if self.stopped:
+            return False
+        self.items.append(entry)
+        # No lock on the way: the consumer raises its flag before it looks at the
+        # deque, so either it sees this item or this sees the flag.
+        if self.consumer_waiting:
+            with self.cond:
+                self.cond.notify()
+        return True
+
+    def get(self, timeout: float) -> tuple[int, Any] | None:
+        """The next entry, or ``None`` after ``timeout`` seconds without one."""
+        items = self.items
+        try:
+            entry = items.popleft()  # deque operations are atomic: no lock needed here
+        except IndexError:
+            with self.cond:
+                self.consumer_waiting = True
+                if not items:
+                    self.cond.wait(timeout)
+                self.consumer_waiting = False
+                if not items:
+                    return None
+                entry = items.popleft()
+        if self.reader_waiting and len(items) <= self.limit // 2:
+            with self.cond:
+                self.reader_waiting = False
+                self.cond.notify()
+        return entry
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+
+
 def _threaded(
     handle: SyncSource, fmt: Format, options: Options, heartbeat: float
 ) -> Iterator[bytes]:
-    items: queue.Queue[tuple[int, Any]] = queue.Queue(_QUEUE_SIZE)
-    stop = threading.Event()
+    handoff = _Handoff(_QUEUE_SIZE)
 
     def read() -> None:
         try:
-            while not stop.is_set():
+            while True:
                 item = handle.next()
-                while True:  # a bounded queue keeps backpressure; never block past a stop
-                    try:
-                        items.put((_ITEM, item), timeout=0.25)
-                        break
-                    except queue.Full:
-                        if stop.is_set():
-                            return
-                if item is END:
+                if not handoff.put((_ITEM, item)) or item is END:
                     return
         except BaseException as exc:
-            if not stop.is_set():
-                items.put((_FAIL, exc))
+            handoff.put((_FAIL, exc))
         finally:
             handle.close()
 
@@ -175,12 +227,12 @@ def _threaded(
             yield head
         feed: Callable[[Any], bytes] | None = None
         while True:
-            try:
-                kind, item = items.get(timeout=max(0.0, last + heartbeat - time.monotonic()))
-            except queue.Empty:
+            entry = handoff.get(max(0.0, last + heartbeat - time.monotonic()))
+            if entry is None:
                 yield fmt.ping
                 last = time.monotonic()
                 continue
+            kind, item = entry
             if kind == _FAIL:
                 failure = item
                 break
@@ -200,7 +252,7 @@ def _threaded(
                 yield out
                 last = time.monotonic()
     finally:
-        stop.set()
+        handoff.stop()
         if failure is None:
             _end(handle, fmt, options)
     yield from _fail(handle, fmt, options, failure)
