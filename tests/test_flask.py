@@ -6,6 +6,7 @@ import importlib
 import socket
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -195,8 +196,20 @@ def test_disconnect_watch_stops_and_closes_the_chunks() -> None:
         watched = DisconnectWatch(chunks(), ours)
         assert next(watched) == b": ping\n\n"
         theirs.close()
-        assert list(watched) == []
+        # A fast stream is checked at most every INTERVAL seconds, not at every chunk.
+        start = time.monotonic()
+        rest = list(watched)
+        assert time.monotonic() - start < DisconnectWatch.INTERVAL + 0.5
+        assert rest and set(rest) == {b": ping\n\n"}
         assert closed.is_set()
+        # After a pause (an idle stream between heartbeats) the very next chunk is checked.
+    ours, theirs = socket.socketpair()
+    with ours:
+        watched = DisconnectWatch(chunks(), ours)
+        assert next(watched) == b": ping\n\n"
+        theirs.close()
+        time.sleep(DisconnectWatch.INTERVAL * 2)
+        assert list(watched) == []
 
 
 def test_background_iterator_uses_one_loop_and_closes_on_close() -> None:

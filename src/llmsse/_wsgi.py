@@ -23,6 +23,7 @@ import os
 import select
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -96,17 +97,25 @@ class DisconnectWatch(Iterator[bytes]):
     ``close()`` closes ``chunks`` even when iteration never started.
     """
 
-    __slots__ = ("_chunks", "_sock")
+    __slots__ = ("_check_at", "_chunks", "_sock")
+
+    #: At most one check per this many seconds: a fast stream must not pay a poll per
+    #: event, and an idle one (heartbeats seconds apart) is checked at every chunk.
+    INTERVAL = 0.05
 
     def __init__(self, chunks: Iterator[bytes], sock: socket.socket) -> None:
         self._chunks = chunks
         self._sock = sock
+        self._check_at = 0.0
 
     def __next__(self) -> bytes:
         chunk = next(self._chunks)
-        if peer_closed(self._sock):
-            self.close()
-            raise StopIteration
+        now = time.monotonic()
+        if now >= self._check_at:
+            self._check_at = now + self.INTERVAL
+            if peer_closed(self._sock):
+                self.close()
+                raise StopIteration
         return chunk
 
     def close(self) -> None:
