@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from llmsse.formats.ag_ui import AGUIFormat
 from llmsse.formats.ai_sdk import AISDKFormat
 from llmsse.formats.base import Format
 from llmsse.formats.openai import OpenAIFormat
@@ -11,6 +12,7 @@ from llmsse.formats.text import TextFormat
 
 __all__ = [
     "FORMATS",
+    "AGUIFormat",
     "AISDKFormat",
     "Format",
     "FormatSpec",
@@ -24,7 +26,7 @@ __all__ = [
 FormatSpec = str | Callable[..., Format]
 
 FORMATS: dict[str, type[Format]] = {
-    cls.name: cls for cls in (TextFormat, OpenAIFormat, AISDKFormat)
+    cls.name: cls for cls in (TextFormat, OpenAIFormat, AISDKFormat, AGUIFormat)
 }
 
 
