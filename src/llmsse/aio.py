@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 from collections import deque
@@ -196,19 +195,33 @@ class _Handoff:
     A memory object stream would cost a scheduler round trip, a ``WouldBlock`` and a new
     cancel scope for nearly every event. Here the producer appends to a deque and wakes
     the consumer only when it is waiting; the consumer takes what is there without
-    awaiting, and opens the heartbeat timeout only when there is nothing. A full deque
-    (``limit`` items) makes the producer wait until the consumer has taken half of it.
+    awaiting. A full deque (``limit`` items) makes the producer wait until the consumer
+    has taken half of it. On asyncio the consumer waits on a bare future and the
+    heartbeat is one timer per stream that re-arms itself, instead of a timer (or a
+    cancel scope) per wait; on trio it waits in a ``move_on_after`` scope.
     """
 
-    __slots__ = ("expired", "failure", "items", "limit", "loop", "space", "waiter")
+    __slots__ = (
+        "deadline",
+        "failure",
+        "heartbeat",
+        "items",
+        "limit",
+        "loop",
+        "space",
+        "timer",
+        "waiter",
+    )
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, heartbeat: float) -> None:
         self.items: deque[Any] = deque()
         self.limit = limit
-        self.waiter: anyio.Event | None = None
+        self.heartbeat = heartbeat
+        self.waiter: Any = None  # an asyncio.Future, or an anyio.Event under trio
         self.space: anyio.Event | None = None
         self.failure: BaseException | None = None
-        self.expired: anyio.Event | None = None
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
         try:
             self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -220,31 +233,33 @@ class _Handoff:
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
-            waiter.set()
+            if self.loop is None:
+                waiter.set()
+            elif not waiter.done():
+                waiter.set_result(None)
         if len(self.items) >= self.limit:
             self.space = anyio.Event()
             return self.space
         return None
 
-    async def get(self, heartbeat: float) -> Any:
+    async def get(self) -> Any:
         items = self.items
+        loop = self.loop
         while not items:
-            waiter = self.waiter = anyio.Event()
-            if self.loop is not None:
-                # On asyncio a timer callback is far cheaper than a cancel scope per wait.
-                timer = self.loop.call_later(heartbeat, _expire_waiter, self, waiter)
-                try:
-                    await waiter.wait()
-                finally:
-                    timer.cancel()
-                if items or self.expired is not waiter:
-                    continue
+            if loop is not None:
+                future = self.waiter = loop.create_future()
+                self.deadline = loop.time() + self.heartbeat
+                if self.timer is None:
+                    self.timer = loop.call_at(self.deadline, self._tick)
+                if await future is PING:
+                    return PING
             else:
-                with anyio.move_on_after(heartbeat):
-                    await waiter.wait()
+                event = self.waiter = anyio.Event()
+                with anyio.move_on_after(self.heartbeat):
+                    await event.wait()
                     continue
-            self.waiter = None
-            return PING
+                self.waiter = None
+                return PING
         item = items.popleft()
         space = self.space
         if space is not None and len(items) <= self.limit // 2:
@@ -255,20 +270,34 @@ class _Handoff:
             raise self.failure
         return item
 
+    def _tick(self) -> None:
+        # The one heartbeat timer: ping a consumer that has waited ``heartbeat``
+        # seconds, else wait again until the current deadline.
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done() or self.loop is None:
+            return
+        if self.loop.time() >= self.deadline - 0.001:
+            self.waiter = None
+            waiter.set_result(PING)
+        else:
+            self.timer = self.loop.call_at(self.deadline, self._tick)
+
+    def release(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.items.clear()
+
 
 _FAILED: Any = object()
-
-
-def _expire_waiter(handoff: _Handoff, waiter: anyio.Event) -> None:
-    handoff.expired = waiter
-    waiter.set()
 
 
 def _background(
     pull: Callable[[], Awaitable[Any]], heartbeat: float
 ) -> tuple[Background, Callable[[], Awaitable[Any]], Callable[[], None]]:
     """Pull items in a background task; the getter returns ``PING`` after ``heartbeat`` s idle."""
-    handoff = _Handoff(_BUFFER)
+    handoff = _Handoff(_BUFFER, heartbeat)
 
     async def produce() -> None:
         try:
@@ -285,7 +314,7 @@ def _background(
             handoff.failure = exc
             handoff.put(_FAILED)
 
-    return Background(produce), functools.partial(handoff.get, heartbeat), handoff.items.clear
+    return Background(produce), handoff.get, handoff.release
 
 
 async def _close(handle: Any) -> None:
