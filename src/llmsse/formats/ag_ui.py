@@ -95,7 +95,7 @@ class AGUIFormat(Format):
         self._reasoning_head: bytes | None = None
         # The open text message's content event as the hot path writes it (no ids).
         self._fast_head: str | None = None
-        self._end = b""  # the events that close the open message
+        self._end: tuple[bytes, ...] = ()  # the JSON of the events that close the open message
         self._calls: dict[int, str] = {}  # toolCallId of each started, unended call
         self._started = 0  # tool calls started so far
 
@@ -116,7 +116,7 @@ class AGUIFormat(Format):
         if self._text_head is None and self._reasoning_head is None:
             return b""
         self._text_head = self._reasoning_head = self._fast_head = None
-        return self._end
+        return b"".join(self._send(payload) for payload in self._end)
 
     def _fresh(self, base: str, count: int) -> str:
         return base if count == 1 else f"{base}-{count}"
@@ -136,7 +136,7 @@ class AGUIFormat(Format):
             out += self._send(
                 b'{"type":"TEXT_MESSAGE_START","messageId":%s,"role":"assistant"}' % quoted
             )
-            self._end = self._send(b'{"type":"TEXT_MESSAGE_END","messageId":%s}' % quoted)
+            self._end = (b'{"type":"TEXT_MESSAGE_END","messageId":%s}' % quoted,)
             head = self._text_head = (
                 b'{"type":"TEXT_MESSAGE_CONTENT","messageId":%s,"delta":' % quoted
             )
@@ -155,9 +155,10 @@ class AGUIFormat(Format):
             out += self._send(
                 b'{"type":"REASONING_MESSAGE_START","messageId":%s,"role":"reasoning"}' % quoted
             )
-            self._end = self._send(
-                b'{"type":"REASONING_MESSAGE_END","messageId":%s}' % quoted
-            ) + self._send(b'{"type":"REASONING_END","messageId":%s}' % quoted)
+            self._end = (
+                b'{"type":"REASONING_MESSAGE_END","messageId":%s}' % quoted,
+                b'{"type":"REASONING_END","messageId":%s}' % quoted,
+            )
             head = self._reasoning_head = (
                 b'{"type":"REASONING_MESSAGE_CONTENT","messageId":%s,"delta":' % quoted
             )

@@ -1,0 +1,569 @@
+"""The "ag-ui" format: AG-UI events, checked against the ``ag-ui-protocol`` package's models.
+
+Every event is parsed into its class from ``ag_ui.core`` and must serialise back to the
+same bytes (what ``ag_ui.encoder.EventEncoder`` writes); the lifecycle rules are those the
+JS client (``@ag-ui/client``'s ``verifyEvents``) enforces, PROTOCOLS.md §5.3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from ag_ui import core
+from ag_ui.encoder import EventEncoder
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openai.types.chat import ChatCompletionChunk
+
+import llmsse
+from _chunks import answer, chunk, usage_chunk
+from llmsse import StreamResult, sse_headers
+from llmsse._errors import GENERIC_MESSAGE
+from llmsse.formats import FORMATS, AGUIFormat
+from llmsse.testing import FakeStream, chunks, tool_call
+
+# PROTOCOLS.md §6.3, "Example output", byte for byte.
+EXAMPLE_BYTES = (
+    b'data: {"type":"RUN_STARTED","threadId":"thread_1","runId":"run_1"}\n\n'
+    b'data: {"type":"REASONING_START","messageId":"rs_1"}\n\n'
+    b'data: {"type":"REASONING_MESSAGE_START","messageId":"rs_1","role":"reasoning"}\n\n'
+    b'data: {"type":"REASONING_MESSAGE_CONTENT","messageId":"rs_1","delta":"Need weather."}\n\n'
+    b'data: {"type":"REASONING_MESSAGE_END","messageId":"rs_1"}\n\n'
+    b'data: {"type":"REASONING_END","messageId":"rs_1"}\n\n'
+    b'data: {"type":"TEXT_MESSAGE_START","messageId":"msg_1","role":"assistant"}\n\n'
+    b'data: {"type":"TEXT_MESSAGE_CONTENT","messageId":"msg_1","delta":"Checking "}\n\n'
+    b'data: {"type":"TEXT_MESSAGE_CONTENT","messageId":"msg_1","delta":"Paris\xe2\x80\xa6\\n"}\n\n'
+    b'data: {"type":"TEXT_MESSAGE_END","messageId":"msg_1"}\n\n'
+    b'data: {"type":"TOOL_CALL_START","toolCallId":"call_1","toolCallName":"get_weather",'
+    b'"parentMessageId":"msg_1"}\n\n'
+    b'data: {"type":"TOOL_CALL_ARGS","toolCallId":"call_1","delta":"{\\"city\\":"}\n\n'
+    b'data: {"type":"TOOL_CALL_ARGS","toolCallId":"call_1","delta":"\\"Paris\\"}"}\n\n'
+    b'data: {"type":"TOOL_CALL_END","toolCallId":"call_1"}\n\n'
+    b'data: {"type":"RUN_FINISHED","threadId":"thread_1","runId":"run_1"}\n\n'
+)
+
+PINNED = functools.partial(
+    AGUIFormat, thread_id="thread_1", run_id="run_1", message_id="msg_1", reasoning_id="rs_1"
+)
+
+
+def example_source() -> list[ChatCompletionChunk]:
+    """The input of PROTOCOLS.md §6's example (the same as for the AI SDK's)."""
+    return chunks(
+        ["Checking ", "Paris…\n"],
+        reasoning=["Need weather."],
+        tool_calls=[
+            tool_call(
+                "get_weather", '{"city":"Paris"}', id="call_1", pieces=['{"city":', '"Paris"}']
+            )
+        ],
+        finish_reason="tool_calls",
+        usage={"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21},
+        azure=True,
+    )
+
+
+def body(source: Any, **options: Any) -> bytes:
+    options.setdefault("format", "ag-ui")
+    options.setdefault("heartbeat", None)
+    return b"".join(llmsse.iter_sse(source, **options))
+
+
+async def abody(source: Any, **options: Any) -> bytes:
+    options.setdefault("format", "ag-ui")
+    options.setdefault("heartbeat", None)
+    return b"".join([part async for part in llmsse.aiter_sse(source, **options)])
+
+
+def arun(source: Any, **options: Any) -> bytes:
+    return asyncio.run(abody(source, **options))
+
+
+PIPELINES = pytest.mark.parametrize("run", [body, arun], ids=["sync", "async"])
+
+
+def model_of(kind: str) -> type[core.BaseEvent]:
+    """The ``ag_ui.core`` class of a wire ``type``: TEXT_MESSAGE_START → TextMessageStartEvent."""
+    name = "".join(word.capitalize() for word in kind.split("_")) + "Event"
+    cls: type[core.BaseEvent] = getattr(core, name)
+    return cls
+
+
+def client_blocks(data: bytes) -> list[str]:
+    """The JSON texts the AG-UI JS client reads (PROTOCOLS.md §5.3 / §1.8): it splits the
+    body on ``\\n\\n`` only, keeps the ``data:`` lines of each block and skips a block
+    that has none (comments, ``retry:``)."""
+    out = []
+    for block in data.decode().split("\n\n"):
+        lines = [
+            line[5:].removeprefix(" ") for line in block.split("\n") if line.startswith("data:")
+        ]
+        if lines:
+            out.append("\n".join(lines))
+    return out
+
+
+def events(data: bytes) -> list[dict[str, Any]]:
+    """The events of a body, each validated by the ag-ui-protocol model of its type and
+    re-encoded by its ``EventEncoder`` to the very same bytes."""
+    assert b"\r" not in data
+    assert data.endswith(b"\n\n")
+    encoder = EventEncoder()
+    out = []
+    for text in client_blocks(data):
+        obj = json.loads(text)
+        assert None not in obj.values()  # the JS client rejects null for optional fields
+        cls = model_of(obj["type"])
+        if "\\ud" in text:
+            # A lone surrogate, ASCII-escaped (PROTOCOLS.md §6.5): pydantic's JSON parser
+            # refuses it where JSON.parse takes it, so the model checks the parsed object.
+            model = cls.model_validate(obj)
+        else:
+            model = cls.model_validate_json(text)
+            assert encoder.encode(model) == f"data: {text}\n\n"
+        assert model.model_dump(mode="json", by_alias=True, exclude_none=True) == obj
+        out.append(obj)
+    return out
+
+
+def check_lifecycle(items: list[dict[str, Any]]) -> None:
+    """PROTOCOLS.md §5.3: RUN_STARTED first; content only inside its START/END; no delta
+    empty; nothing open at RUN_FINISHED; RUN_FINISHED or RUN_ERROR last."""
+    assert items[0]["type"] == "RUN_STARTED"
+    texts: set[str] = set()
+    reasonings: set[str] = set()
+    reasoning_messages: set[str] = set()
+    tools: set[str] = set()
+    seen_messages: set[str] = set()  # a message id is never opened twice
+    for i, item in enumerate(items[1:], 1):
+        kind = item["type"]
+        if kind in ("RUN_FINISHED", "RUN_ERROR"):
+            assert i == len(items) - 1, f"{kind} is not last"
+            if kind == "RUN_FINISHED":
+                assert (item["threadId"], item["runId"]) == (
+                    items[0]["threadId"],
+                    items[0]["runId"],
+                )
+                assert not (texts or reasonings or reasoning_messages or tools)
+        elif kind == "TEXT_MESSAGE_START":
+            assert item["role"] == "assistant"
+            assert item["messageId"] not in seen_messages
+            seen_messages.add(item["messageId"])
+            texts.add(item["messageId"])
+        elif kind == "TEXT_MESSAGE_CONTENT":
+            assert item["messageId"] in texts and item["delta"]
+        elif kind == "TEXT_MESSAGE_END":
+            texts.remove(item["messageId"])
+        elif kind == "REASONING_START":
+            assert item["messageId"] not in seen_messages
+            seen_messages.add(item["messageId"])
+            reasonings.add(item["messageId"])
+        elif kind == "REASONING_MESSAGE_START":
+            assert item["messageId"] in reasonings and item["role"] == "reasoning"
+            reasoning_messages.add(item["messageId"])
+        elif kind == "REASONING_MESSAGE_CONTENT":
+            assert item["messageId"] in reasoning_messages and item["delta"]
+        elif kind == "REASONING_MESSAGE_END":
+            reasoning_messages.remove(item["messageId"])
+        elif kind == "REASONING_END":
+            assert item["messageId"] not in reasoning_messages
+            reasonings.remove(item["messageId"])
+        elif kind == "TOOL_CALL_START":
+            assert item["toolCallId"] not in tools and "parentMessageId" in item
+            tools.add(item["toolCallId"])
+        elif kind == "TOOL_CALL_ARGS":
+            assert item["toolCallId"] in tools and item["delta"]
+        elif kind == "TOOL_CALL_END":
+            tools.remove(item["toolCallId"])
+        else:
+            raise AssertionError(f"unexpected event {item}")
+        # One text or reasoning message open at a time.
+        assert len(texts) + len(reasonings) <= 1
+
+
+def deltas(items: list[dict[str, Any]], kind: str = "TEXT_MESSAGE_CONTENT") -> str:
+    return "".join(i["delta"] for i in items if i["type"] == kind)
+
+
+def kinds(items: list[dict[str, Any]]) -> list[str]:
+    return [i["type"] for i in items]
+
+
+# --- the wire -------------------------------------------------------------------------
+
+
+def test_registered_without_extra_headers() -> None:
+    assert FORMATS["ag-ui"] is AGUIFormat
+    assert sse_headers("ag-ui") == sse_headers("text")
+
+
+def test_protocols_example_byte_for_byte() -> None:
+    assert body(example_source(), format=PINNED) == EXAMPLE_BYTES
+
+
+def test_protocols_example_byte_for_byte_async() -> None:
+    assert arun(example_source(), format=PINNED) == EXAMPLE_BYTES
+
+
+def test_protocols_example_from_an_async_source() -> None:
+    async def source() -> Any:
+        for item in example_source():
+            yield item
+
+    assert arun(source(), format=PINNED) == EXAMPLE_BYTES
+
+
+def test_the_example_is_what_the_packages_encoder_writes() -> None:
+    items = events(EXAMPLE_BYTES)
+    check_lifecycle(items)
+    encoder = EventEncoder()
+    again = "".join(encoder.encode(model_of(i["type"]).model_validate(i)) for i in items)
+    assert again.encode() == EXAMPLE_BYTES
+
+
+def test_ids_are_generated_and_unique_per_stream() -> None:
+    first, second = events(body(answer("a"))), events(body(answer("a")))
+    for key in ("threadId", "runId"):
+        assert first[0][key] != second[0][key]
+        assert first[0][key] == first[-1][key]
+    assert first[1]["messageId"] != second[1]["messageId"]
+
+
+@pytest.mark.parametrize("option", ["thread_id", "run_id", "message_id", "reasoning_id"])
+def test_ids_must_be_str(option: str) -> None:
+    with pytest.raises(TypeError, match=f"{option} must be a str or None, got int"):
+        AGUIFormat(**{option: 1})  # type: ignore[arg-type]
+
+
+def test_text_only_stream_and_on_complete() -> None:
+    results: list[StreamResult] = []
+    fmt = functools.partial(AGUIFormat, thread_id="t", run_id="r", message_id="m")
+    items = events(body(answer("Hello", ",\n", "wörld"), format=fmt, on_complete=results.append))
+    check_lifecycle(items)
+    assert items == [
+        {"type": "RUN_STARTED", "threadId": "t", "runId": "r"},
+        {"type": "TEXT_MESSAGE_START", "messageId": "m", "role": "assistant"},
+        {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": "Hello"},
+        {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": ",\n"},
+        {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": "wörld"},
+        {"type": "TEXT_MESSAGE_END", "messageId": "m"},
+        {"type": "RUN_FINISHED", "threadId": "t", "runId": "r"},
+    ]
+    assert results[0].text == "Hello,\nwörld"
+    assert results[0].outcome == "finished"
+
+
+def test_raw_utf8() -> None:
+    assert "wörld 👋".encode() in body(answer("wörld 👋"))
+
+
+def test_empty_deltas_open_no_message() -> None:
+    source = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": None}),
+        chunk({"content": "", "reasoning_content": ""}),
+        chunk({}, "stop"),
+        usage_chunk(),
+    ]
+    assert kinds(events(body(source))) == ["RUN_STARTED", "RUN_FINISHED"]
+
+
+@PIPELINES
+def test_str_pieces(run: Callable[..., bytes]) -> None:
+    items = events(run(["Hi", "", " there\r\n"]))
+    check_lifecycle(items)
+    assert deltas(items) == "Hi there\r\n"
+    assert kinds(items).count("TEXT_MESSAGE_CONTENT") == 2
+
+
+def test_reasoning_and_text_alternate_in_messages_of_their_own() -> None:
+    source = [
+        chunk({"reasoning_content": "Hmm"}),
+        chunk({"reasoning_content": " ok"}),
+        chunk({"content": "A"}),
+        chunk({"reasoning_content": "again"}),
+        chunk({"content": "B", "reasoning_content": "both"}),  # the reasoning first
+        chunk({}, "stop"),
+    ]
+    results: list[StreamResult] = []
+    items = events(body(source, format=PINNED, on_complete=results.append))
+    check_lifecycle(items)
+    starts = [(i["type"], i["messageId"]) for i in items if i["type"].endswith("_START")]
+    assert starts == [
+        ("REASONING_START", "rs_1"),
+        ("REASONING_MESSAGE_START", "rs_1"),
+        ("TEXT_MESSAGE_START", "msg_1"),
+        ("REASONING_START", "rs_1-2"),
+        ("REASONING_MESSAGE_START", "rs_1-2"),
+        ("TEXT_MESSAGE_START", "msg_1-2"),
+    ]
+    assert deltas(items, "REASONING_MESSAGE_CONTENT") == "Hmm okagainboth"
+    assert deltas(items) == "AB"
+    assert results[0].reasoning == "Hmm okagainboth"
+
+
+def test_a_refusal_is_answer_text() -> None:
+    source = [chunk({"refusal": "I can't"}), chunk({"refusal": " help."}), chunk({}, "stop")]
+    results: list[StreamResult] = []
+    items = events(body(source, on_complete=results.append))
+    check_lifecycle(items)
+    assert deltas(items) == "I can't help."
+    assert results[0].refusal == "I can't help."
+
+
+# --- tool calls -----------------------------------------------------------------------
+
+
+def fragment(index: int | None, args: str | None = None, **fields: Any) -> ChatCompletionChunk:
+    call: dict[str, Any] = {"index": index, **fields}
+    function: dict[str, Any] = {}
+    if "name" in fields:
+        function["name"] = call.pop("name")
+    if args is not None:
+        function["arguments"] = args
+    if function:
+        call["function"] = function
+    return chunk({"tool_calls": [call]})
+
+
+def test_two_parallel_tool_calls_hang_on_the_assistant_message() -> None:
+    source = chunks(
+        "Let me check.",
+        tool_calls=[
+            tool_call("get_weather", {"city": "Paris"}, id="call_a"),
+            tool_call("get_time", {"tz": "Europe/Paris"}, id="call_b"),
+        ],
+        finish_reason="tool_calls",
+    )
+    results: list[StreamResult] = []
+    items = events(body(source, format=PINNED, on_complete=results.append))
+    check_lifecycle(items)
+    assert [i for i in items if i["type"] == "TOOL_CALL_START"] == [
+        {
+            "type": "TOOL_CALL_START",
+            "toolCallId": call_id,
+            "toolCallName": name,
+            "parentMessageId": "msg_1",
+        }
+        for call_id, name in (("call_a", "get_weather"), ("call_b", "get_time"))
+    ]
+    for call_id, args in (("call_a", '{"city":"Paris"}'), ("call_b", '{"tz":"Europe/Paris"}')):
+        streamed = [
+            i["delta"]
+            for i in items
+            if i["type"] == "TOOL_CALL_ARGS" and i["toolCallId"] == call_id
+        ]
+        assert len(streamed) > 1 and "".join(streamed) == args
+    assert [c.name for c in results[0].tool_calls] == ["get_weather", "get_time"]
+
+
+def test_a_call_before_any_text_gets_the_message_id_and_text_after_it_a_new_one() -> None:
+    source = [fragment(0, "{}", id="c1", name="f"), chunk({"content": "after"}), chunk({}, "stop")]
+    items = events(body(source, format=PINNED))
+    check_lifecycle(items)
+    assert items[1]["parentMessageId"] == "msg_1"
+    assert [i["messageId"] for i in items if i["type"] == "TEXT_MESSAGE_START"] == ["msg_1-2"]
+
+
+def test_arguments_before_the_id_and_name_are_sent_at_the_start() -> None:
+    source = [
+        fragment(0, '{"a":'),
+        fragment(0, "", id="call_x"),
+        fragment(0, "1", name="f"),
+        fragment(0, "}"),
+        chunk({}, "tool_calls"),
+    ]
+    items = events(body(source))
+    check_lifecycle(items)
+    assert [(i["type"], i.get("delta")) for i in items[1:-1]] == [
+        ("TOOL_CALL_START", None),
+        ("TOOL_CALL_ARGS", '{"a":1'),
+        ("TOOL_CALL_ARGS", "}"),
+        ("TOOL_CALL_END", None),
+    ]
+
+
+def test_a_call_that_never_got_an_id_or_name_still_starts_and_ends() -> None:
+    items = events(body([fragment(0, '{"q":2}'), chunk({}, "tool_calls")], format=PINNED))
+    check_lifecycle(items)
+    assert items[1:-1] == [
+        {
+            "type": "TOOL_CALL_START",
+            "toolCallId": "call_1",
+            "toolCallName": "",
+            "parentMessageId": "msg_1",
+        },
+        {"type": "TOOL_CALL_ARGS", "toolCallId": "call_1", "delta": '{"q":2}'},
+        {"type": "TOOL_CALL_END", "toolCallId": "call_1"},
+    ]
+
+
+def test_a_call_without_a_finish_reason_is_ended_before_run_finished() -> None:
+    items = events(body([fragment(0, '{"a":1}', id="c1", name="f")]))
+    check_lifecycle(items)
+    assert kinds(items)[-2:] == ["TOOL_CALL_END", "RUN_FINISHED"]
+
+
+# --- failure, heartbeats, closing ---------------------------------------------------------
+
+
+def failing(after: int) -> FakeStream[ChatCompletionChunk]:
+    from llmsse.testing.errors import api_error
+
+    return FakeStream(answer("one", "two"), error=api_error("secret detail"), error_after=after)
+
+
+@PIPELINES
+def test_an_upstream_error_ends_with_a_masked_run_error(run: Callable[..., bytes]) -> None:
+    source = failing(2)
+    results: list[StreamResult] = []
+    data = run(source, on_complete=results.append)
+    assert b"secret" not in data
+    items = events(data)
+    check_lifecycle(items)
+    assert items[-1] == {"type": "RUN_ERROR", "message": GENERIC_MESSAGE}
+    assert "RUN_FINISHED" not in kinds(items)
+    assert kinds(items)[-2] == "TEXT_MESSAGE_END"  # the partial message is closed first
+    assert deltas(items) == "one"
+    assert source.close_count == 1
+    assert results[0].outcome == "failed"
+
+
+def test_an_error_with_a_tool_call_open_closes_it_first() -> None:
+    from llmsse.testing.errors import api_error
+
+    source = FakeStream(
+        [fragment(0, '{"a":', id="c1", name="f")], error=api_error("secret"), error_after=1
+    )
+    items = events(body(source))
+    check_lifecycle(items)
+    assert kinds(items)[-2:] == ["TOOL_CALL_END", "RUN_ERROR"]
+
+
+def test_on_error_chooses_the_message() -> None:
+    data = body(failing(1), on_error=lambda exc: "The model is busy, try again.")
+    assert events(data)[-1] == {"type": "RUN_ERROR", "message": "The model is busy, try again."}
+
+
+@PIPELINES
+def test_heartbeats_are_comments_the_client_skips(run: Callable[..., bytes]) -> None:
+    source = FakeStream(answer("late"), first_delay=0.35)
+    data = run(source, heartbeat=0.1)
+    assert data.count(b": ping\n\n") >= 2
+    assert data.index(b": ping") < data.index(b"TEXT_MESSAGE_START")
+    # A ": ping" block has no data line: the client's parser drops it (no JSON.parse).
+    assert client_blocks(b": ping\n\n") == []
+    items = events(data)
+    check_lifecycle(items)
+    assert deltas(items) == "late"
+
+
+def test_retry_and_ids() -> None:
+    data = body(answer("a", "b"), retry=1500, ids=True)
+    assert data.startswith(b"retry: 1500\n\nid: 1\ndata: {")
+    parsed = llmsse.parse(data)
+    assert [e.id for e in parsed] == [str(n) for n in range(1, len(parsed) + 1)]
+    assert deltas(events(data)) == "ab"
+
+
+def test_closing_the_stream_closes_the_source_once() -> None:
+    source = FakeStream(answer("a", "b", "c"))
+    results: list[StreamResult] = []
+    stream = llmsse.iter_sse(source, format="ag-ui", heartbeat=None, on_complete=results.append)
+    assert b"RUN_STARTED" in next(stream)
+    stream.close()  # type: ignore[attr-defined]
+    assert source.close_count == 1
+    assert results[0].outcome == "disconnected"
+
+
+def test_closing_the_async_stream_closes_the_source_once() -> None:
+    async def main() -> None:
+        source = FakeStream(answer("a", "b", "c"))
+        results: list[StreamResult] = []
+        stream = llmsse.aiter_sse(source, format="ag-ui", on_complete=results.append)
+        await stream.__anext__()
+        await stream.aclose()  # type: ignore[attr-defined]
+        assert source.close_count == 1
+        assert results[0].outcome == "disconnected"
+
+    asyncio.run(main())
+
+
+def test_lone_surrogates_are_escaped() -> None:
+    data = body(answer("\ud83d", "\ude00!"))
+    assert b"\\ud83d" in data
+    assert deltas(events(data)) == "\ud83d\ude00!"
+
+
+# --- properties -----------------------------------------------------------------------
+
+piece = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["\n", "\r\n", "\r", "\n\n", "data: x", '"', "\\", "\u2028", "\x00", ":", " "]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(piece, max_size=10))
+def test_any_text_survives_exactly(pieces: list[str]) -> None:
+    items = events(body(answer(*pieces) if pieces else answer()))
+    check_lifecycle(items)
+    assert deltas(items) == "".join(pieces)
+
+
+def random_chunk() -> st.SearchStrategy[ChatCompletionChunk]:
+    text = st.text(max_size=5)
+    return st.one_of(
+        st.builds(lambda t: chunk({"content": t}), text),
+        st.builds(lambda t: chunk({"reasoning_content": t}), text),
+        st.builds(lambda t: chunk({"refusal": t}), text),
+        st.builds(lambda t, r: chunk({"content": t, "reasoning_content": r}), text, text),
+        st.just(chunk({"content": None})),
+        st.builds(
+            lambda i, a, n: fragment(i, a, **({"id": f"id{i}", "name": "f"} if n else {})),
+            st.integers(0, 2),
+            st.sampled_from(["", "{", '"k":', "1", "}", None]),
+            st.booleans(),
+        ),
+        st.builds(lambda r: chunk({}, r), st.sampled_from(["stop", "tool_calls", "length"])),
+        st.just(usage_chunk()),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(random_chunk(), max_size=12), st.booleans())
+def test_any_chunk_sequence_keeps_the_lifecycle(
+    source: list[ChatCompletionChunk], fail: bool
+) -> None:
+    from llmsse.testing.errors import api_error
+
+    results: list[StreamResult] = []
+    upstream: Any = source
+    if fail:
+        upstream = FakeStream(source, error=api_error("secret"), error_after=len(source))
+    data = body(upstream, on_complete=results.append)
+    items = events(data)
+    check_lifecycle(items)
+    assert items[-1]["type"] == ("RUN_ERROR" if fail else "RUN_FINISHED")
+    assert b"secret" not in data
+    # The answer is the text and the refusal, in the order they came (text first in a chunk).
+    deltas_in = [c.choices[0].delta for c in source if c.choices]
+    assert deltas(items) == "".join((d.content or "") + (d.refusal or "") for d in deltas_in)
+    assert deltas(items, "REASONING_MESSAGE_CONTENT") == results[0].reasoning
+    # Every tool call reaches the client whole, its arguments under its own START.
+    streamed: list[list[str]] = []
+    current: dict[str, list[str]] = {}
+    for item in items:
+        if item["type"] == "TOOL_CALL_START":
+            current[item["toolCallId"]] = []
+            streamed.append(current[item["toolCallId"]])
+        elif item["type"] == "TOOL_CALL_ARGS":
+            current[item["toolCallId"]].append(item["delta"])
+    if not fail:
+        assert sorted("".join(args) for args in streamed) == sorted(
+            call.arguments for call in results[0].tool_calls
+        )
