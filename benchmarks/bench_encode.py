@@ -11,6 +11,7 @@ objects (built once, the way the SDK builds them) and yields ``bytes``:
     llmsse text      iter_sse(chunks, format="text",   heartbeat=None)
     llmsse openai    iter_sse(chunks, format="openai", heartbeat=None)
     llmsse ai-sdk    iter_sse(chunks, format="ai-sdk", heartbeat=None)
+    llmsse ag-ui     iter_sse(chunks, format="ag-ui",  heartbeat=None)
     naive f-string   the tutorial loop, f"data: {delta}\n\n".encode()
     fastapi.sse      format_sse_event(data_str=delta), what FastAPI's router calls
                      for ``yield ServerSentEvent(raw_data=delta)``
@@ -274,7 +275,15 @@ def _llmsse_contenders() -> tuple[list[tuple[str, Callable[[list[Any]], Iterator
     def ai_sdk(chunks: list[Any]) -> Iterator[bytes]:
         return iter_sse(chunks, format="ai-sdk", heartbeat=None)
 
-    rows = [("llmsse text", text), ("llmsse openai", openai), ("llmsse ai-sdk", ai_sdk)]
+    def ag_ui(chunks: list[Any]) -> Iterator[bytes]:
+        return iter_sse(chunks, format="ag-ui", heartbeat=None)
+
+    rows = [
+        ("llmsse text", text),
+        ("llmsse openai", openai),
+        ("llmsse ai-sdk", ai_sdk),
+        ("llmsse ag-ui", ag_ui),
+    ]
     return rows, ""
 
 
@@ -290,6 +299,7 @@ NOTES = {
     "llmsse text": "all deltas, tool calls, done event",
     "llmsse openai": "wire-compatible chunk JSON + [DONE]",
     "llmsse ai-sdk": "UI message stream chunks for useChat",
+    "llmsse ag-ui": "AG-UI events for HttpAgent",
     "naive f-string": "breaks on newlines in a token",
     "fastapi.sse": "format_sse_event(data_str=delta)",
     "fastapi.sse+model": "+ ServerSentEvent(raw_data=delta)",
@@ -310,6 +320,9 @@ def _client_text(name: str, payload: bytes) -> str:
     if name == "llmsse ai-sdk":
         chunks = [json.loads(ev.data) for ev in events if ev.data != "[DONE]"]
         return "".join(c["delta"] for c in chunks if c["type"] == "text-delta")
+    if name == "llmsse ag-ui":
+        items = [json.loads(ev.data) for ev in events]
+        return "".join(i["delta"] for i in items if i["type"] == "TEXT_MESSAGE_CONTENT")
     if name in JSON_CONTENDERS:
         parts = []
         for ev in events:
