@@ -43,8 +43,9 @@ def iter_sse(
             .create(..., stream=True)``), or any iterable of chunks, of ``str`` pieces or of
             :class:`ServerSentEvent` (sent as they are). Async sources need :func:`aiter_sse`.
         format: ``"text"`` (for ``EventSource`` and ``fetch`` readers), ``"openai"`` (the
-            OpenAI API's own wire format), ``"ai-sdk"`` (the Vercel AI SDK's ``useChat``)
-            or a :class:`~llmsse.formats.Format` subclass.
+            OpenAI API's own wire format), ``"ai-sdk"`` (the Vercel AI SDK's ``useChat``),
+            ``"ag-ui"`` (AG-UI events for ``HttpAgent``) or a
+            :class:`~llmsse.formats.Format` subclass.
         heartbeat: Seconds of silence after which a ``: ping`` comment is sent, from the
             first moment on; ``None`` turns heartbeats off. With heartbeats the source is
             read by one thread of its own, so a ping goes out while the model thinks.
