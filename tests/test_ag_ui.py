@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -567,3 +568,90 @@ def test_any_chunk_sequence_keeps_the_lifecycle(
         assert sorted("".join(args) for args in streamed) == sorted(
             call.arguments for call in results[0].tool_calls
         )
+
+
+# --- docs/ag-ui.md -------------------------------------------------------------------------
+
+
+def docs_backend(monkeypatch: pytest.MonkeyPatch, client: Any) -> dict[str, Any]:
+    """The FastAPI example of docs/ag-ui.md, run as written, with ``client`` as its model."""
+    page = (Path(__file__).parents[1] / "docs" / "ag-ui.md").read_text(encoding="utf-8")
+    code = page.split("```python\n", 1)[1].split("```\n", 1)[0]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-docs")  # AsyncOpenAI() at import
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/ag-ui.md", "exec"), namespace)
+    namespace["client"] = client
+    return namespace
+
+
+def test_the_docs_backend_round_trip(monkeypatch: pytest.MonkeyPatch, fake_openai: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from llmsse.testing import Reply
+
+    fake_openai.reply(
+        Reply(
+            "Checking.",
+            reasoning="Need weather.",
+            tool_calls=[tool_call("get_weather", {"city": "Paris"}, id="call_1")],
+        ),
+        Reply("Sunny in Paris.\nEnjoy!"),
+    )
+    http = TestClient(docs_backend(monkeypatch, fake_openai.async_client())["app"])
+    weather = {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    user = {"id": "u1", "role": "user", "content": "Weather in Paris?"}
+    run = {
+        "threadId": "t1",
+        "runId": "r1",
+        "state": {},
+        "messages": [user],
+        "tools": [weather],
+        "context": [],
+        "forwardedProps": {},
+    }
+    core.RunAgentInput.model_validate(run)  # what HttpAgent posts
+
+    first = http.post("/api/agent", json=run)
+    assert first.headers["content-type"] == "text/event-stream; charset=utf-8"
+    items = events(first.content)
+    check_lifecycle(items)
+    assert items[0] == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r1"}
+    assert items[-1] == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r1"}
+    assert deltas(items) == "Checking."
+    assert deltas(items, "REASONING_MESSAGE_CONTENT") == "Need weather."
+    (start,) = [i for i in items if i["type"] == "TOOL_CALL_START"]
+    assert (start["toolCallId"], start["toolCallName"]) == ("call_1", "get_weather")
+    assert fake_openai.last_request.json["tools"] == [{"type": "function", "function": weather}]
+
+    # What HttpAgent posts next: the assistant message it built, and the tool's result.
+    text_id = next(i["messageId"] for i in items if i["type"] == "TEXT_MESSAGE_START")
+    args = "".join(i["delta"] for i in items if i["type"] == "TOOL_CALL_ARGS")
+    assistant = {
+        "id": text_id,
+        "role": "assistant",
+        "content": "Checking.",
+        "toolCalls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": args},
+            }
+        ],
+    }
+    result = {"id": "tr1", "role": "tool", "toolCallId": "call_1", "content": '{"sky":"sunny"}'}
+    second_run = {**run, "runId": "r2", "messages": [user, assistant, result]}
+    core.RunAgentInput.model_validate(second_run)
+    second = http.post("/api/agent", json=second_run)
+    assert fake_openai.last_request.messages == [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "Checking.", "tool_calls": assistant["toolCalls"]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"sky":"sunny"}'},
+    ]
+    items = events(second.content)
+    check_lifecycle(items)
+    assert items[0]["runId"] == "r2"
+    assert deltas(items) == "Sunny in Paris.\nEnjoy!"
