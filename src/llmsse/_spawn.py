@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import anyio
 
@@ -17,24 +16,37 @@ __all__ = ["Background"]
 
 
 class Background:
-    """Run ``fn()`` in the background; :meth:`cancel` stops it, :meth:`wait` waits for it."""
+    """Run ``fn()`` in the background; :meth:`cancel` stops it, :meth:`wait` waits for it.
+
+    On asyncio it is a plain ``Task`` (cancelled with ``Task.cancel()``): an idle stream
+    keeps it alive for its whole life, so it is kept small. On trio it is a system task
+    inside a cancel scope of its own.
+    """
+
+    __slots__ = ("_done", "_fn", "_scope", "_task")
 
     def __init__(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._fn = fn
-        self._scope = anyio.CancelScope()
-        self._done = anyio.Event()
-        self._task: Any = None
+        self._scope: anyio.CancelScope | None = None
+        self._done: anyio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             import trio  # not asyncio: anyio's only other backend
 
-            trio.lowlevel.spawn_system_task(self._run)
+            self._scope = anyio.CancelScope()
+            self._done = anyio.Event()
+            trio.lowlevel.spawn_system_task(self._run_in_scope)
         else:
-            # The loop holds tasks weakly: keep a reference for the task's lifetime.
+            # The loop holds tasks weakly: this reference keeps it alive.
             self._task = loop.create_task(self._run())
 
     async def _run(self) -> None:
+        await self._fn()
+
+    async def _run_in_scope(self) -> None:
+        assert self._scope is not None and self._done is not None
         try:
             with self._scope:
                 await self._fn()
@@ -42,7 +54,14 @@ class Background:
             self._done.set()
 
     def cancel(self) -> None:
-        self._scope.cancel()
+        if self._task is not None:
+            self._task.cancel()
+        elif self._scope is not None:
+            self._scope.cancel()
 
     async def wait(self) -> None:
-        await self._done.wait()
+        if self._task is not None:
+            if not self._task.done():
+                await asyncio.wait((self._task,))
+        elif self._done is not None:
+            await self._done.wait()
