@@ -8,8 +8,13 @@ JS client (``@ag-ui/client``'s ``verifyEvents``) enforces, PROTOCOLS.md §5.3.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import json
+import os
+import random
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -655,3 +660,174 @@ def test_the_docs_backend_round_trip(monkeypatch: pytest.MonkeyPatch, fake_opena
     check_lifecycle(items)
     assert items[0]["runId"] == "r2"
     assert deltas(items) == "Sunny in Paris.\nEnjoy!"
+
+
+# --- AG-UI's own client -----------------------------------------------------------------------
+
+JS = Path(__file__).parent / "js" / "ag-ui"
+HOW = "install Node.js 18+ and npm; tests/js/ag-ui is then set up with `npm ci` on first use"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"the AG-UI client tests must run on CI: {reason} ({HOW})", pytrace=False)
+    pytest.skip(f"{reason}: to run the AG-UI client tests, {HOW}")
+
+
+@pytest.fixture(scope="session")
+def http_agent() -> Callable[[list[bytes]], list[dict[str, Any]]]:
+    """``read(bodies)``: what ``HttpAgent`` (``@ag-ui/client`` 1.0.0) makes of each body."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        _unavailable("node and npm are not on PATH")
+    assert node is not None and npm is not None
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    if int(version.lstrip("v").split(".")[0]) < 18:
+        _unavailable(f"Node {version.strip()} is too old (@ag-ui/client needs 18+)")
+    if not (JS / "node_modules" / "@ag-ui" / "client" / "package.json").exists():
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            _unavailable(f"`npm ci` in tests/js/ag-ui failed: {done.stderr.strip()[-500:]}")
+
+    def read(bodies: list[bytes], piece: int = 7) -> list[dict[str, Any]]:
+        request = {"streams": [base64.b64encode(b).decode() for b in bodies], "piece": piece}
+        done = subprocess.run(
+            [node, str(JS / "read_ag_ui_stream.mjs")],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=JS,
+        )
+        assert done.returncode == 0, done.stderr
+        results: list[dict[str, Any]] = json.loads(done.stdout)
+        return results
+
+    return read
+
+
+def test_http_agent_reads_the_protocols_example(http_agent: Any) -> None:
+    (read,) = http_agent([body(example_source(), format=PINNED)])
+    assert read["error"] is None
+    assert read["events"] == events(EXAMPLE_BYTES)  # every event passed the client's schemas
+    assert read["messages"] == [
+        {"id": "rs_1", "role": "reasoning", "content": "Need weather."},
+        {
+            "id": "msg_1",
+            "role": "assistant",
+            "content": "Checking Paris…\n",
+            "toolCalls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                }
+            ],
+        },
+    ]
+
+
+def test_http_agent_reads_what_llmsse_sends(http_agent: Any) -> None:
+    """Every kind of stream llmsse sends, read by the real client, fed 7 bytes at a time."""
+    rng = random.Random(2026)
+    alphabet = 'ab \n\r"\\é€😀\u2028\x00:{}'
+    pieces = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))) for _ in range(40)]
+    alternating = [
+        chunk({"reasoning_content": "think"}),
+        chunk({"content": "A"}),
+        chunk({"refusal": "no"}),
+        chunk({"reasoning_content": "more"}),
+        chunk({"content": "B"}),
+        chunk({}, "stop"),
+    ]
+    parallel = chunks(
+        "Both.",
+        tool_calls=[tool_call("f", {"a": [1, 2]}, id="ca"), tool_call("g", "{}", id="cb")],
+        finish_reason="tool_calls",
+    )
+    call_first = [fragment(0, '{"x":1}', id="c1", name="f"), chunk({"content": "after"})]
+    no_id = [fragment(0, '{"q":2}'), chunk({}, "tool_calls")]
+    from llmsse.testing.errors import api_error
+
+    open_call = FakeStream(
+        [fragment(0, '{"a":', id="c1", name="f")], error=api_error("secret"), error_after=1
+    )
+    streams = {
+        "pieces": body(answer(*pieces), format=PINNED),
+        "str": body(["Hello", " ", "world"], format=PINNED),
+        "empty": body([chunk({"content": ""}), chunk({}, "stop")]),
+        "pings, retry and ids": body(
+            FakeStream(answer("x", "y"), first_delay=0.25),
+            heartbeat=0.1,
+            retry=3000,
+            ids=True,
+            format=PINNED,
+        ),
+        "alternating": body(alternating, format=PINNED),
+        "parallel tools": body(parallel, format=PINNED),
+        "call first": body(call_first, format=PINNED),
+        "no id": body(no_id, format=PINNED),
+        "surrogates": body(answer("\ud83d", "\ude00"), format=PINNED),
+        "error": body(failing(2), format=PINNED),
+        "error with a call open": body(open_call, format=PINNED),
+    }
+    assert b": ping" in streams["pings, retry and ids"]
+    reads = dict(zip(streams, http_agent(list(streams.values())), strict=True))
+    for name, data in streams.items():
+        assert reads[name]["error"] is None, (name, reads[name]["error"])
+        assert reads[name]["events"] == events(data), name
+
+    def shown(name: str) -> list[tuple[str, str, Any]]:
+        return [(m["role"], m["id"], m.get("content")) for m in reads[name]["messages"]]
+
+    assert shown("pieces") == [("assistant", "msg_1", "".join(pieces))]
+    assert shown("str") == [("assistant", "msg_1", "Hello world")]
+    assert shown("empty") == []
+    assert shown("pings, retry and ids") == [("assistant", "msg_1", "xy")]
+    assert shown("alternating") == [
+        ("reasoning", "rs_1", "think"),
+        ("assistant", "msg_1", "Ano"),
+        ("reasoning", "rs_1-2", "more"),
+        ("assistant", "msg_1-2", "B"),
+    ]
+    (both,) = reads["parallel tools"]["messages"]
+    assert both["content"] == "Both."
+    assert [(c["id"], c["function"]["arguments"]) for c in both["toolCalls"]] == [
+        ("ca", '{"a":[1,2]}'),
+        ("cb", "{}"),
+    ]
+    first = reads["call first"]["messages"]
+    assert [(m["id"], m.get("content")) for m in first] == [
+        ("msg_1", None),  # the message the client made for the call
+        ("msg_1-2", "after"),
+    ]
+    assert first[0]["toolCalls"][0]["function"] == {"name": "f", "arguments": '{"x":1}'}
+    assert reads["no id"]["messages"][0]["toolCalls"][0]["id"] == "call_1"
+    assert shown("surrogates") == [("assistant", "msg_1", "😀")]
+    assert shown("error") == [("assistant", "msg_1", "one")]
+    assert reads["error"]["events"][-1] == {"type": "RUN_ERROR", "message": GENERIC_MESSAGE}
+    assert reads["error with a call open"]["events"][-1]["type"] == "RUN_ERROR"
+
+
+def test_http_agent_rejects_what_llmsse_must_never_send(http_agent: Any) -> None:
+    """The reader is strict enough to notice a broken stream (so its passing means something)."""
+    start = b'data: {"type":"RUN_STARTED","threadId":"t","runId":"r"}\n\n'
+    bad = [
+        b'data: {"type":"TEXT_MESSAGE_START","messageId":"m"}\n\n',
+        start + b'data: {"type":"TEXT_MESSAGE_CONTENT","messageId":"m","delta":"a"}\n\n',
+        start
+        + b'data: {"type":"TEXT_MESSAGE_START","messageId":"m"}\n\n'
+        + b'data: {"type":"RUN_FINISHED","threadId":"t","runId":"r"}\n\n',
+        (start + b'data: {"type":"RUN_FINISHED","threadId":"t","runId":"r"}\n\n').replace(
+            b"\n", b"\r\n"
+        ),
+        start + b'data: {"type":"TEXT_MESSAGE_START","messageId":"m","role":null}\n\n',
+    ]
+    for data, read in zip(bad, http_agent(bad), strict=True):
+        assert read["error"] is not None, data
