@@ -831,3 +831,42 @@ def test_http_agent_rejects_what_llmsse_must_never_send(http_agent: Any) -> None
     ]
     for data, read in zip(bad, http_agent(bad), strict=True):
         assert read["error"] is not None, data
+
+
+def test_http_agent_reads_random_chunk_mixes(http_agent: Any) -> None:
+    """Seeded mixes of text, reasoning, refusals, tool fragments, empty deltas, finish
+    reasons and failures: the client accepts every one and shows the same text."""
+    from llmsse.testing.errors import api_error
+
+    rng = random.Random(5)
+    makers: list[Callable[[], ChatCompletionChunk]] = [
+        lambda: chunk({"content": rng.choice(["", "a", "b\n", "é"])}),
+        lambda: chunk({"reasoning_content": rng.choice(["", "r", "s "])}),
+        lambda: chunk({"refusal": rng.choice(["", "no"])}),
+        lambda: chunk({"content": "t", "reasoning_content": "u"}),
+        lambda: chunk({"content": None}),
+        lambda: fragment(
+            (i := rng.randint(0, 2)),
+            rng.choice(["", "{", '"k":', "1", "}", None]),
+            **({"id": f"id{i}", "name": "f"} if rng.random() < 0.5 else {}),
+        ),
+        lambda: chunk({}, rng.choice(["stop", "tool_calls", "length"])),
+        lambda: usage_chunk(),
+    ]
+    sources = [[rng.choice(makers)() for _ in range(rng.randint(0, 12))] for _ in range(150)]
+    bodies = []
+    for n, source in enumerate(sources):
+        if n % 4 == 3:
+            failing_source = FakeStream(source, error=api_error("x"), error_after=len(source))
+            bodies.append(body(failing_source))
+        else:
+            bodies.append(body(source))
+    for data, read in zip(bodies, http_agent(bodies, piece=5), strict=True):
+        assert read["error"] is None, (data, read["error"])
+        items = events(data)
+        check_lifecycle(items)
+        assert read["events"] == items
+        shown = "".join(
+            m.get("content") or "" for m in read["messages"] if m["role"] == "assistant"
+        )
+        assert shown == deltas(items)
