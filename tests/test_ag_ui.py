@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,17 @@ def kinds(items: list[dict[str, Any]]) -> list[str]:
 def test_registered_without_extra_headers() -> None:
     assert FORMATS["ag-ui"] is AGUIFormat
     assert sse_headers("ag-ui") == sse_headers("text")
+
+
+def test_the_format_does_not_import_ag_ui_protocol() -> None:
+    code = (
+        "import sys, llmsse; from llmsse.formats import AGUIFormat; "
+        "b''.join(llmsse.iter_sse(['x'], format='ag-ui', heartbeat=None)); "
+        "print(sorted(m for m in sys.modules if m.startswith('ag_ui')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_protocols_example_byte_for_byte() -> None:
