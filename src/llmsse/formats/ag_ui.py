@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from json.encoder import encode_basestring
 from typing import Any
 
-from llmsse._chat import plain_text
 from llmsse._json import dumps
-from llmsse.formats.base import Format
+from llmsse.formats._parts import PartsFormat
 from llmsse.result import ToolCall
 
 __all__ = ["AGUIFormat"]
@@ -25,7 +23,7 @@ def _check_id(name: str, value: object) -> None:
         raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
 
 
-class AGUIFormat(Format):
+class AGUIFormat(PartsFormat):
     """AG-UI events for ``HttpAgent`` (``@ag-ui/client``) and the frontends built on it.
 
     ``RUN_STARTED`` first; reasoning as ``REASONING_START``,
@@ -81,9 +79,6 @@ class AGUIFormat(Format):
         self.run_id = run_id if run_id is not None else f"run_{uuid.uuid4().hex}"
         self.message_id = message_id if message_id is not None else f"msg_{uuid.uuid4().hex}"
         self.reasoning_id = reasoning_id if reasoning_id is not None else f"rs_{uuid.uuid4().hex}"
-        self.state.stream_tools = True
-        self._add_text = self.state.add_text
-        self._next_id = 0
         self._texts = 0  # text messages opened so far
         self._reasonings = 0  # reasoning messages opened so far
         # The id of the assistant message tool calls hang on: the last text message,
@@ -93,22 +88,9 @@ class AGUIFormat(Format):
         # b'{"type":"TEXT_MESSAGE_CONTENT","messageId":"msg_1","delta":', or None.
         self._text_head: bytes | None = None
         self._reasoning_head: bytes | None = None
-        # The open text message's content event as the hot path writes it (no ids).
-        self._fast_head: str | None = None
         self._end: tuple[bytes, ...] = ()  # the JSON of the events that close the open message
         self._calls: dict[int, str] = {}  # toolCallId of each started, unended call
         self._started = 0  # tool calls started so far
-
-    # --- framing ------------------------------------------------------------------
-
-    def _send(self, payload: bytes) -> bytes:
-        if self.ids:
-            self._next_id += 1
-            return b"id: %d\ndata: %s\n\n" % (self._next_id, payload)
-        return b"data: " + payload + b"\n\n"
-
-    def _json(self, obj: dict[str, Any]) -> bytes:
-        return self._send(dumps(obj))
 
     # --- messages -------------------------------------------------------------------
 
@@ -209,56 +191,8 @@ class AGUIFormat(Format):
         run = {"type": "RUN_STARTED", "threadId": self.thread_id, "runId": self.run_id}
         return super().start() + self._json(run)
 
-    def chunk(self, chunk: Any) -> bytes:
-        text = plain_text(chunk)
-        if text is not None:
-            self._add_text(text)
-            head = self._fast_head
-            if head is not None:
-                try:
-                    return (head + encode_basestring(text) + "}\n\n").encode()
-                except UnicodeEncodeError:
-                    pass  # a lone surrogate: _text() sends it as an ASCII escape
-            return self._text(text)
-        state = self.state
-        text = state.absorb(chunk)
-        if state.pending:
-            return self._with_pending(text)
-        if text:
-            return self._text(text)
-        return b""
-
-    def _with_pending(self, text: str | None) -> bytes:
-        out = b""
-        pending = self.state.pending
-        # Reasoning comes before the answer text of the same chunk, the rest after it.
-        for kind, value in pending:
-            if kind == "reasoning":
-                out += self._reasoning(value)
-        if text:
-            out += self._text(text)
-        for kind, value in pending:
-            if kind == "tool_args":
-                out += self._tool_args(*value)
-            elif kind == "refusal":
-                out += self._text(value)  # the refusal is the answer, as the AI SDK does
-            elif kind == "tool_start":
-                out += self._tool_start(value)
-            elif kind == "tool_call":
-                out += self._tool_end(value)
-        pending.clear()
-        return out
-
-    def text(self, piece: str) -> bytes:
-        if not piece:
-            return b""
-        self._add_text(piece)
-        return self._text(piece)
-
     def finish(self) -> bytes:
-        state = self.state
-        state.flush_tool_calls()
-        out = self._with_pending(None) if state.pending else b""
+        out = self._flush()
         # The client refuses RUN_FINISHED while a message or a tool call is open (§5.3).
         out += self._close() + self._close_calls()
         run = {"type": "RUN_FINISHED", "threadId": self.thread_id, "runId": self.run_id}

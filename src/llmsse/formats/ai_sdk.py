@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from json.encoder import encode_basestring
 from typing import Any, ClassVar
 
-from llmsse._chat import plain_text
 from llmsse._json import dumps
-from llmsse.formats.base import Format
+from llmsse.formats._parts import PartsFormat
 from llmsse.result import ToolCall
 
 __all__ = ["AISDKFormat"]
@@ -68,7 +66,7 @@ def _without_forbidden(obj: Any) -> Any:
     return obj
 
 
-class AISDKFormat(Format):
+class AISDKFormat(PartsFormat):
     """The AI SDK UI message stream, for ``useChat`` and ``DefaultChatTransport``.
 
     ``start`` and ``start-step`` first; reasoning and answer text as
@@ -100,33 +98,16 @@ class AISDKFormat(Format):
             raise TypeError(f"message_id must be a str or None, got {type(message_id).__name__}")
         super().__init__(retry=retry, ids=ids)
         self.message_id = message_id
-        self.state.stream_tools = True
-        self._add_text = self.state.add_text
-        self._next_id = 0
         self._parts = 0  # parts opened so far: their number makes their id unique
         # The delta chunk of the open text (reasoning) part up to its delta string,
         # b'{"type":"text-delta","id":"text-1","delta":', or None when none is open.
         self._text_head: bytes | None = None
         self._reasoning_head: bytes | None = None
-        # The open text part's delta event up to the JSON string, when the hot path
-        # may use it (no ids): 'data: {"type":"text-delta","id":"text-1","delta":'.
-        self._fast_head: str | None = None
         self._end = b""  # the JSON of the chunk that closes the open part
         self._ids: dict[int, str] = {}  # the toolCallId of each announced call, by index
         self._calls = 0  # tool calls announced so far
         self._refused = False
         self._pieces = False  # the source yielded str pieces
-
-    # --- framing ------------------------------------------------------------------
-
-    def _send(self, payload: bytes) -> bytes:
-        if self.ids:
-            self._next_id += 1
-            return b"id: %d\ndata: %s\n\n" % (self._next_id, payload)
-        return b"data: " + payload + b"\n\n"
-
-    def _json(self, obj: dict[str, Any]) -> bytes:
-        return self._send(dumps(obj))
 
     # --- parts --------------------------------------------------------------------
 
@@ -174,6 +155,15 @@ class AISDKFormat(Format):
         start = {"type": "tool-input-start", "toolCallId": call_id, "toolName": call.name or ""}
         return self._close() + self._json(start)
 
+    def _tool_args(self, call: ToolCall, fragment: str) -> bytes:
+        return self._json(
+            {
+                "type": "tool-input-delta",
+                "toolCallId": self._ids[call.index],
+                "inputTextDelta": fragment,
+            }
+        )
+
     def _tool_end(self, call: ToolCall) -> bytes:
         out = self._close()
         if call.index not in self._ids:  # never had an id and a name while it streamed
@@ -208,66 +198,18 @@ class AISDKFormat(Format):
             start["messageId"] = self.message_id
         return super().start() + self._json(start) + self._send(b'{"type":"start-step"}')
 
-    def chunk(self, chunk: Any) -> bytes:
-        text = plain_text(chunk)
-        if text is not None:
-            self._add_text(text)
-            head = self._fast_head
-            if head is not None:
-                try:
-                    return (head + encode_basestring(text) + "}\n\n").encode()
-                except UnicodeEncodeError:
-                    pass  # a lone surrogate: _text() sends it as an ASCII escape
-            return self._text(text)
-        state = self.state
-        text = state.absorb(chunk)
-        if state.pending:
-            return self._with_pending(text)
-        if text:
-            return self._text(text)
-        return b""
-
-    def _with_pending(self, text: str | None) -> bytes:
-        out = b""
-        pending = self.state.pending
-        # Reasoning comes before the answer text of the same chunk, the rest after it.
-        for kind, value in pending:
-            if kind == "reasoning":
-                out += self._reasoning(value)
-        if text:
-            out += self._text(text)
-        for kind, value in pending:
-            if kind == "tool_args":
-                call, fragment = value
-                out += self._json(
-                    {
-                        "type": "tool-input-delta",
-                        "toolCallId": self._ids[call.index],
-                        "inputTextDelta": fragment,
-                    }
-                )
-            elif kind == "refusal":
-                # As the AI SDK's own OpenAI provider does: the refusal is the answer.
-                self._refused = True
-                out += self._text(value)
-            elif kind == "tool_start":
-                out += self._tool_start(value)
-            elif kind == "tool_call":
-                out += self._tool_end(value)
-        pending.clear()
-        return out
+    def _refusal(self, text: str) -> bytes:
+        # As the AI SDK's own OpenAI provider does: the refusal is the answer, and the
+        # finish reason "stop" becomes "content-filter".
+        self._refused = True
+        return self._text(text)
 
     def text(self, piece: str) -> bytes:
         self._pieces = True
-        if not piece:
-            return b""
-        self._add_text(piece)
-        return self._text(piece)
+        return super().text(piece)
 
     def finish(self) -> bytes:
-        state = self.state
-        state.flush_tool_calls()
-        out = self._with_pending(None) if state.pending else b""
+        out = self._flush()
         out += self._close() + self._send(b'{"type":"finish-step"}')
         result = self.result
         finish: dict[str, Any] = {"type": "finish"}
