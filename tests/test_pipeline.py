@@ -143,7 +143,8 @@ def test_closed_once_when_the_consumer_stops(mode: tuple[Any, ...]) -> None:
     assert len(out) == 2
     assert source.closes == 1
     assert [r.outcome for r in results] == ["disconnected"]
-    assert results[0].text == "ab"[: len(results[0].text)]
+    # Only what was fed to the format counts, however far a reader thread read ahead.
+    assert results[0].text == "ab"
 
 
 def test_upstream_failure_becomes_a_generic_error_event(mode: tuple[Any, ...]) -> None:
@@ -151,8 +152,7 @@ def test_upstream_failure_becomes_a_generic_error_event(mode: tuple[Any, ...]) -
     source = make(mode, answer("a", "b"), fail_after=2)
     body = b"".join(consume(mode, source, on_complete=results.append))
     events = llmsse.parse(body)
-    assert events[0].data == "" or events[0].event == "message"
-    assert events[-1].event == "error"
+    assert [(e.event, e.data) for e in events] == [("message", "a"), ("error", events[-1].data)]
     assert json.loads(events[-1].data or "") == {
         "error": {"type": "internal_error", "message": "The response could not be completed."}
     }
