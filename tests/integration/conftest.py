@@ -58,6 +58,9 @@ OPENAI_SCRIPTS = {
     "idle": [chunk(role="assistant", content=""), chunk("Hello"), Pause(30)],
     # A delta every 20 ms for a long time: an active stream.
     "busy": [chunk(role="assistant", content="")] + [chunk("x"), Pause(0.02)] * 1500,
+    # A whole short answer; and a model that answers, then thinks for longer than any test.
+    "hello": [chunk("", role="assistant"), chunk("Hello"), chunk(" world"), chunk(finish="stop")],
+    "thinking": [chunk("Hmm", role="assistant"), Pause(30.0), chunk("late")],
     # A delta, then an error payload in the middle of the stream.
     "fail": [
         chunk("Hello"),

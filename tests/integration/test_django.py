@@ -23,7 +23,7 @@ from integration._wsgi_servers import (
     texts,
 )
 from integration.apps._record import wait_record
-from integration.servers import FakeOpenAI, Pause, chunk, serve_asgi, serve_wsgi
+from integration.servers import FakeOpenAI, serve_asgi, serve_wsgi
 
 pytestmark = pytest.mark.integration
 
@@ -37,27 +37,16 @@ ON_SERVER = {"indirect": ["server"], "scope": "module"}
 
 
 @pytest.fixture(scope="module")
-def fake_api() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        fake.script(
-            "hello",
-            [chunk("", role="assistant"), chunk("Hello"), chunk(" world"), chunk(finish="stop")],
-        )
-        fake.script("thinking", [chunk("Hmm", role="assistant"), Pause(30.0), chunk("late")])
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def record_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("django-records")
 
 
 @pytest.fixture(scope="module", params=list(LIMIT))
 def server(
-    request: pytest.FixtureRequest, fake_api: FakeOpenAI, record_dir: Path
+    request: pytest.FixtureRequest, fake_openai: FakeOpenAI, record_dir: Path
 ) -> Iterator[tuple[str, str]]:
     """(server name, base URL)."""
-    env = {"LLMSSE_RECORD_DIR": str(record_dir), "LLMSSE_FAKE_OPENAI": fake_api.base_url}
+    env = {"LLMSSE_RECORD_DIR": str(record_dir), "LLMSSE_FAKE_OPENAI": fake_openai.base_url}
     name = request.param
     if name == "gunicorn-gthread":
         app = "integration.apps.django_app:wsgi_application"
@@ -162,13 +151,13 @@ def test_openai_sdk_end_to_end(server: tuple[str, str], route: str) -> None:
 
 @pytest.mark.parametrize(("server", "route"), STREAMING_OPENAI_ROUTES, **ON_SERVER)
 def test_openai_sdk_disconnect_closes_the_model_request(
-    server: tuple[str, str], fake_api: FakeOpenAI, route: str
+    server: tuple[str, str], fake_openai: FakeOpenAI, route: str
 ) -> None:
     name, base_url = server
-    before = len(fake_api.calls_for("thinking"))
+    before = len(fake_openai.calls_for("thinking"))
     event, _, left_at = first_event_then_hang_up(base_url, f"/{route}/thinking?hb={HEARTBEAT}")
     assert event.data == "Hmm"
-    call = fake_api.calls_for("thinking")[before]
+    call = fake_openai.calls_for("thinking")[before]
     deadline = left_at + LIMIT[name] + 0.5
     while call.closed_at is None and time.monotonic() < deadline:
         time.sleep(0.02)

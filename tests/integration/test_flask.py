@@ -21,7 +21,7 @@ from integration._wsgi_servers import (
     texts,
 )
 from integration.apps._record import wait_record
-from integration.servers import FakeOpenAI, Pause, chunk, serve_wsgi
+from integration.servers import FakeOpenAI, serve_wsgi
 
 pytestmark = pytest.mark.integration
 
@@ -31,24 +31,15 @@ WSGI_LIMIT = HEARTBEAT + 1.0
 
 
 @pytest.fixture(scope="module")
-def fake_api() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        fake.script(
-            "hello",
-            [chunk("", role="assistant"), chunk("Hello"), chunk(" world"), chunk(finish="stop")],
-        )
-        fake.script("thinking", [chunk("Hmm", role="assistant"), Pause(30.0), chunk("late")])
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def record_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("flask-records")
 
 
 @pytest.fixture(scope="module", params=["werkzeug", "gunicorn-sync", "gunicorn-gthread"])
-def server(request: pytest.FixtureRequest, fake_api: FakeOpenAI, record_dir: Path) -> Iterator[str]:
-    env = {"LLMSSE_RECORD_DIR": str(record_dir), "LLMSSE_FAKE_OPENAI": fake_api.base_url}
+def server(
+    request: pytest.FixtureRequest, fake_openai: FakeOpenAI, record_dir: Path
+) -> Iterator[str]:
+    env = {"LLMSSE_RECORD_DIR": str(record_dir), "LLMSSE_FAKE_OPENAI": fake_openai.base_url}
     if request.param == "werkzeug":
         with pytest.MonkeyPatch.context() as patch:
             for name, value in env.items():
@@ -114,12 +105,12 @@ def test_openai_sdk_end_to_end(server: str, route: str) -> None:
 
 @pytest.mark.parametrize("route", ["openai", "aopenai"])
 def test_openai_sdk_disconnect_closes_the_model_request(
-    server: str, fake_api: FakeOpenAI, route: str
+    server: str, fake_openai: FakeOpenAI, route: str
 ) -> None:
-    before = len(fake_api.calls_for("thinking"))
+    before = len(fake_openai.calls_for("thinking"))
     event, _, left_at = first_event_then_hang_up(server, f"/{route}/thinking?hb={HEARTBEAT}")
     assert event.data == "Hmm"
-    call = fake_api.calls_for("thinking")[before]
+    call = fake_openai.calls_for("thinking")[before]
     deadline = left_at + WSGI_LIMIT + 0.5
     while call.closed_at is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -135,7 +126,9 @@ def test_async_stream_opened_in_an_async_view_is_refused(server: str) -> None:
     assert b"async generator" in response.content
 
 
-def test_no_thread_is_left_behind_after_disconnects(fake_api: FakeOpenAI, record_dir: Path) -> None:
+def test_no_thread_is_left_behind_after_disconnects(
+    fake_openai: FakeOpenAI, record_dir: Path
+) -> None:
     import threading
 
     with pytest.MonkeyPatch.context() as patch:
