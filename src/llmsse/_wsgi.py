@@ -24,7 +24,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "connection_socket",
     "peer_closed",
     "refuse_stream_of_closed_loop",
+    "run_on_background_loop",
 ]
 
 T = TypeVar("T")
@@ -143,6 +144,24 @@ def _background_loop() -> asyncio.AbstractEventLoop:
             thread.start()
             _loop, _loop_pid = loop, os.getpid()
         return _loop
+
+
+def run_on_background_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on the process's background loop and return its result (or raise).
+
+    For sync code (a WSGI view) that needs something done on the loop where it lives,
+    such as starting a resumable stream's producer. Refuses to run on the loop's own
+    thread, where waiting would deadlock.
+    """
+    loop = _background_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        coroutine.close()
+        raise RuntimeError("run_on_background_loop() called on the background loop itself")
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
 async def _anext(iterator: AsyncIterator[T]) -> T:

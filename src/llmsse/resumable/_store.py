@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Batch", "StreamState", "Store"]
+__all__ = ["Batch", "Store", "StreamState"]
 
 #: ``"live"``: the producer may still append. ``"finished"``: nothing more will come
 #: (ended, failed or cancelled). ``"missing"``: never existed, or expired.
