@@ -1,6 +1,7 @@
 """llmsse: stream LLM output to frontends as Server-Sent Events."""
 
 from llmsse._headers import sse_headers
+from llmsse._responses import UpstreamError
 from llmsse._sources import is_async_source
 from llmsse.aio import aiter_sse
 from llmsse.decoder import SSEDecoder, parse
@@ -17,6 +18,7 @@ __all__ = [
     "ServerSentEvent",
     "StreamResult",
     "ToolCall",
+    "UpstreamError",
     "__version__",
     "aiter_sse",
     "is_async_source",

@@ -245,6 +245,48 @@ class ChatState:
             if call.arguments:
                 self.pending.append(("tool_args", (call, call.arguments)))
 
+    # --- recording from sources that are not chunks (the Responses API) ---------------
+
+    def add_reasoning(self, text: str) -> None:
+        """Record a piece of reasoning text and hand it to :attr:`pending`."""
+        self._reasoning.append(text)
+        self.pending.append(("reasoning", text))
+
+    def add_refusal(self, text: str) -> None:
+        """Record a piece of refusal text and hand it to :attr:`pending`."""
+        self._refusal.append(text)
+        self.pending.append(("refusal", text))
+
+    def add_tool_call(self, index: int, id: str | None, name: str | None) -> ToolCall:
+        """Start (or complete the id and name of) the tool call ``index``."""
+        call = self._calls.get(index)
+        if call is None:
+            call = self._calls[index] = ToolCall(index=index)
+        if id:
+            call.id = id
+        if name:
+            call.name = name
+        if self.stream_tools:
+            self._announce(call, None)
+        return call
+
+    def add_arguments(self, index: int, fragment: str) -> None:
+        """Append a fragment of the arguments of the tool call ``index``."""
+        call = self._calls.get(index)
+        if call is None:
+            call = self._calls[index] = ToolCall(index=index)
+        call.arguments += fragment
+        if self.stream_tools:
+            self._announce(call, fragment)
+
+    def end_tool_call(self, index: int) -> None:
+        """Hand the tool call ``index`` to :attr:`pending` as complete (if still open)."""
+        call = self._calls.pop(index, None)
+        if call is not None:
+            self._started.discard(index)
+            self.result.tool_calls.append(call)
+            self.pending.append(("tool_call", call))
+
     def flush_tool_calls(self) -> None:
         """Hand every assembled tool call to :attr:`pending` (at the finish reason or the end)."""
         if self._calls:

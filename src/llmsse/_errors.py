@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from llmsse._responses import UpstreamError
+
 __all__ = ["GENERIC_MESSAGE", "OnError", "error_payload"]
 
 logger = logging.getLogger("llmsse")
@@ -20,7 +22,9 @@ OnError = Callable[[BaseException], str | Mapping[str, Any] | None]
 
 def _default_type(exc: BaseException) -> str:
     # The class name of an SDK error says nothing secret; anything else is ours.
-    return "upstream_error" if type(exc).__module__.startswith("openai") else "internal_error"
+    if isinstance(exc, UpstreamError) or type(exc).__module__.startswith("openai"):
+        return "upstream_error"
+    return "internal_error"
 
 
 def error_payload(exc: BaseException, on_error: OnError | None) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from llmsse._helpers import helper_source, is_async_helper
+from llmsse._responses import is_response_event
 from llmsse.event import ServerSentEvent
 from llmsse.formats.base import Format
 
@@ -24,19 +26,31 @@ __all__ = [
 
 END: Any = object()
 
+_ITEMS = "ChatCompletionChunk objects, Responses API events, str pieces or ServerSentEvent"
 _EXPECTED = (
-    "an openai Stream/AsyncStream, or an iterable or async iterable of "
-    "ChatCompletionChunk objects, str pieces or ServerSentEvent"
+    "an openai Stream/AsyncStream, a chat.completions.stream() or responses.stream() "
+    f"manager, or an iterable or async iterable of {_ITEMS}"
 )
 
 
 def is_async_source(source: object) -> bool:
-    """True when ``source`` is an async iterable (an ``AsyncStream``, an async generator)."""
-    return hasattr(source, "__aiter__")
+    """True when ``source`` is async: an async iterable (an ``AsyncStream``, an async
+    generator) or an async stream manager of the openai SDK (``AsyncOpenAI().responses
+    .stream(...)``)."""
+    return hasattr(source, "__aiter__") or is_async_helper(source)
 
 
-def check_source(source: object) -> None:
-    """Raise ``TypeError`` unless ``source`` can be a stream's source."""
+def check_source(source: object) -> Any:
+    """Return what the pipelines read for ``source``; ``TypeError`` unless it can be one.
+
+    An openai stream helper (``client.chat.completions.stream(...)``,
+    ``client.responses.stream(...)``, entered or not) comes back wrapped in a source
+    that enters it at the first read and exits it once when closed; anything else
+    comes back as it is.
+    """
+    helper = helper_source(source)
+    if helper is not None:
+        return helper
     if isinstance(source, (str, bytes, bytearray, memoryview, Mapping)) or not (
         hasattr(source, "__iter__") or hasattr(source, "__aiter__")
     ):
@@ -46,6 +60,7 @@ def check_source(source: object) -> None:
         elif inspect.iscoroutine(source):
             hint = " (a coroutine: did you forget to await client.chat.completions.create(...)?)"
         raise TypeError(f"source must be {_EXPECTED}; got {type(source).__name__}{hint}")
+    return source
 
 
 def feeder(fmt: Format, item: object) -> Callable[[Any], bytes]:
@@ -75,9 +90,13 @@ def feeder(fmt: Format, item: object) -> Callable[[Any], bytes]:
         return feed_event
     if hasattr(item, "choices"):
         return fmt.chunk
+    if is_response_event(item):
+        return fmt.response_event
+    hint = ""
+    if isinstance(getattr(item, "type", None), str):
+        hint = " (an event of chat.completions.stream()? pass the stream manager itself)"
     raise TypeError(
-        f"the source yielded a {type(item).__name__}: a source must yield "
-        "ChatCompletionChunk objects, str pieces or ServerSentEvent"
+        f"the source yielded a {type(item).__name__}: a source must yield {_ITEMS}{hint}"
     )
 
 

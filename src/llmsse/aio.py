@@ -51,7 +51,7 @@ def aiter_sse(
         An async generator of encoded events; ``aclose()`` closes the source exactly
         once (as does reaching the end, an error, or cancellation).
     """
-    check_source(source)
+    source = check_source(source)
     options = check_options(format, heartbeat, retry, ids, on_complete, on_error)
     fmt = options.new_format()
     handle = _AsyncSource(source) if is_async_source(source) else SyncSource(source)

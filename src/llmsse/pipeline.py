@@ -64,7 +64,7 @@ def iter_sse(
         TypeError: ``source`` is not a source (or is async), or an option has the wrong type.
         ValueError: unknown ``format``, or an option out of range.
     """
-    check_source(source)
+    source = check_source(source)
     if not hasattr(source, "__iter__"):
         raise TypeError(
             f"{type(source).__name__} is an async source: use llmsse.aiter_sse() "

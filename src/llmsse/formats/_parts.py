@@ -105,6 +105,13 @@ class PartsFormat(Format):
         pending.clear()
         return out
 
+    def render(self, text: str | None) -> bytes:
+        if self.state.pending:
+            return self._with_pending(text)
+        if text:
+            return self._text(text)
+        return b""
+
     def _flush(self) -> bytes:
         """At the end: what the tool calls still being assembled have to send."""
         state = self.state

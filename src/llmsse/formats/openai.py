@@ -34,6 +34,27 @@ def _chunk_json(chunk: Any) -> bytes:
     return dumps(to_plain(chunk))
 
 
+# Fields the openai SDK's stream helpers (client.responses.stream()) add to the events
+# they pass on; the API never sends them.
+_HELPER_FIELDS = frozenset({"snapshot", "parsed", "output_parsed", "parsed_arguments"})
+
+
+def _strip_helper_fields(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip_helper_fields(v) for k, v in obj.items() if k not in _HELPER_FIELDS}
+    if isinstance(obj, list):
+        return [_strip_helper_fields(v) for v in obj]
+    return obj
+
+
+def _event_json(event: Any) -> bytes:
+    """A Responses event's JSON as the API sent it."""
+    if type(event).__module__.startswith("openai.lib."):
+        # Built by a stream helper: dumped, stripped of what the helper added.
+        return dumps(_strip_helper_fields(to_plain(event)))
+    return _chunk_json(event)
+
+
 def _not_pydantic(chunk: Any, **_: Any) -> bytes:
     raise ValueError("not a pydantic model")
 
@@ -55,6 +76,8 @@ class OpenAIFormat(Format):
         self._next_id = 0
         self._text_append = self.state.add_text
         self._cls: type | None = None
+        self._responses = False  # the source yields Responses API events
+        self._sequence = -1  # the last sequence_number passed through
         self._to_json: Any = _not_pydantic
         self._plain = retry is None and not ids
         # The openai SDK's decoder dispatches any block that sets a field, or that
@@ -124,7 +147,27 @@ class OpenAIFormat(Format):
         self.state.add_text(piece)
         return out
 
+    # --- a Responses API source: passed through in its own wire format ------------------
+
+    def response_event(self, event: Any) -> bytes:
+        """Pass a Responses event through as ``event: <type>`` and ``data: <JSON>``.
+
+        A failure event (``response.failed``, ``error``) is not passed on: it raises
+        :class:`~llmsse.UpstreamError`, and the stream ends with :meth:`error`.
+        """
+        self.read_response_event(event)
+        self.state.pending.clear()
+        self._responses = True
+        number = getattr(event, "sequence_number", None)
+        if isinstance(number, int):
+            self._sequence = number
+        kind = getattr(event, "type", "")
+        line = b"" if "\n" in kind or "\r" in kind else b"event: " + kind.encode() + b"\n"
+        return line + self._data(_event_json(event))
+
     def finish(self) -> bytes:
+        if self._responses:
+            return b""  # the Responses API sends no [DONE]
         if self._made is not None:
             # The source was plain text: close the choice as the API would.
             self.result.finish_reason = "stop"
@@ -132,5 +175,17 @@ class OpenAIFormat(Format):
         return self._head + _DONE
 
     def error(self, error: Mapping[str, Any]) -> bytes:
-        body = {"error": {"message": error.get("message"), "type": error.get("type"), "code": None}}
-        return self._data(dumps(body))
+        inner = {"message": error.get("message"), "type": error.get("type"), "code": None}
+        if self._responses:
+            # An `error` event in both of the shapes seen from the API: flat (what the
+            # schema and JS clients read) and nested (what the openai SDK raises as APIError).
+            body: dict[str, Any] = {
+                "type": "error",
+                "sequence_number": self._sequence + 1,
+                "code": inner["type"],
+                "message": inner["message"],
+                "param": None,
+                "error": inner,
+            }
+            return b"event: error\n" + self._data(dumps(body))
+        return self._data(dumps({"error": inner}))

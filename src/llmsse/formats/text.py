@@ -93,6 +93,15 @@ class TextFormat(Format):
         pending.clear()
         return out
 
+    def render(self, text: str | None) -> bytes:
+        if self._pending:
+            return self._with_pending(text)
+        if not text:
+            return b""
+        if self.ids:
+            return self._event(None, text)
+        return encode_data(text)
+
     def text(self, piece: str) -> bytes:
         if not piece:
             return b""
