@@ -1,6 +1,7 @@
-"""Test kit for llmsse users: fakes of the openai SDK's streams, an offline fake of the
-OpenAI chat-completions API (over an HTTP transport or a real local server), readers of
-SSE responses and assertions that catch broken streams.
+"""Test kit for llmsse users: fakes of the openai SDK's streams, builders of chat chunks
+and Responses API events, an offline fake of the OpenAI chat-completions API (over an HTTP
+transport or a real local server), readers of SSE responses and assertions that catch
+broken streams.
 
 The pytest plugin (``llmsse.testing.plugin``, registered automatically) turns these into
 fixtures: ``fake_openai``, ``fake_chat_server``, ``chunk_builder``. Nothing here is imported
@@ -39,6 +40,13 @@ from llmsse.testing.read import (
     read_openai_stream,
     read_text_stream,
 )
+from llmsse.testing.responses import (
+    ResponseEnd,
+    response_event_dicts,
+    response_events,
+    responses_sse_body,
+    to_response_event,
+)
 from llmsse.testing.server import FakeChatServer
 from llmsse.testing.sources import FakeAsyncStream, FakeStream
 
@@ -53,6 +61,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "Responder",
+    "ResponseEnd",
     "StreamError",
     "TextStreamReply",
     "ToolCallSpec",
@@ -71,9 +80,13 @@ __all__ = [
     "read_events",
     "read_openai_stream",
     "read_text_stream",
+    "response_event_dicts",
+    "response_events",
+    "responses_sse_body",
     "split_pieces",
     "sse_body",
     "sse_problems",
     "to_chunk",
+    "to_response_event",
     "tool_call",
 ]
