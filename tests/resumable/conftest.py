@@ -10,6 +10,7 @@ test asks for ``anyio_backend`` itself.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from llmsse.resumable import MemoryStore, Store
 
 #: The stores the contract suite runs against.
-STORE_KINDS = ["memory"]
+STORE_KINDS = ["memory", "redis"]
 
 #: ``await make_store(maxlen=...)``: a fresh store of the kind under test.
 StoreFactory = Callable[..., Awaitable[Store]]
@@ -29,6 +30,13 @@ async def new_store(
     """A new, empty store of ``kind``; ``maxlen`` caps the events kept per stream."""
     if kind == "memory":
         return MemoryStore(maxlen=maxlen)
+    if kind == "redis":
+        from llmsse.resumable import RedisStore
+
+        from ._redis_server import shared_redis_url
+
+        prefix = f"test-{uuid.uuid4().hex}"
+        return RedisStore(url=shared_redis_url(request), prefix=prefix, maxlen=maxlen)
     raise ValueError(f"unknown store kind {kind!r}")
 
 
