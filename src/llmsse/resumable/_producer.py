@@ -227,10 +227,15 @@ def label_blocks(chunk: bytes, seq: int) -> tuple[int, list[tuple[int, bytes]], 
         tag = b"id: %d\n" % seq
         if not (block.startswith(tag) or b"\n" + tag in block):
             lines = [
-                line
+                line + b"\n"
                 for line in part.split(b"\n")
                 if line and line != b"id" and not line.startswith(b"id:")
             ]
-            block = tag + b"".join(line + b"\n" for line in lines) + b"\n"
+            # In the encoder's field order: comments, event, then id.
+            at = 0
+            while at < len(lines) and lines[at].startswith((b":", b"event:", b"event\n")):
+                at += 1
+            lines.insert(at, tag)
+            block = b"".join(lines) + b"\n"
         out.append((seq, block))
     return seq, out, rest

@@ -77,6 +77,7 @@ class MemoryStore(Store):
         self.maxlen = maxlen
         self._streams: dict[str, _Stream] = {}
         self._deadlines: list[tuple[float, str]] = []
+        self._stale = 0  # entries of _deadlines that no longer decide anything
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -88,12 +89,13 @@ class MemoryStore(Store):
     def _sweep(self, now: float) -> None:
         # Called with the lock held. Each stream has at most two entries in the heap
         # (its ttl deadline and the earlier one finish() may set); a stale entry is
-        # recognised by its deadline and dropped.
+        # recognised by its deadline and dropped, or all of them by _rebuild().
         heap = self._deadlines
         while heap and heap[0][0] <= now:
             deadline, stream_id = heapq.heappop(heap)
             stream = self._streams.get(stream_id)
             if stream is None or deadline != stream.queued_deadline:
+                self._stale -= 1
                 continue
             if stream.deadline > now:  # moved on by appends since it was queued
                 stream.queued_deadline = stream.deadline
@@ -159,7 +161,16 @@ class MemoryStore(Store):
             if stream.deadline < stream.queued_deadline:
                 stream.queued_deadline = stream.deadline
                 heapq.heappush(self._deadlines, (stream.deadline, stream_id))
+                self._stale += 1  # the stream's ttl entry
+                if self._stale > 64 + len(self._streams):
+                    self._rebuild()
             stream.wake()
+
+    def _rebuild(self) -> None:
+        # Many finished streams leave their (later) ttl entries behind: drop them all.
+        self._deadlines = [(s.queued_deadline, i) for i, s in self._streams.items()]
+        heapq.heapify(self._deadlines)
+        self._stale = 0
 
     async def read(self, stream_id: str, after: int, *, block: float) -> Batch:
         """Events after ``after``; waits up to ``block`` seconds for some on a live stream."""
