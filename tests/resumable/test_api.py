@@ -79,7 +79,7 @@ def is_terminal_error(body: bytes, format: str) -> bool:
 
 def message_text(body: bytes) -> str:
     """The text of the unnamed events (the answer, in the "text" format)."""
-    return message_text(body)
+    return "".join(e.data or "" for e in llmsse.parse(body) if e.event == "message")
 
 
 def ids_of(body: bytes) -> list[str | None]:
@@ -326,7 +326,7 @@ def test_sync_source_runs_in_a_thread() -> None:
         source = FakeStream(chunks("from a thread"), delay=0.01)
         stream_id = await astart_stream(source, store=store)
         whole = await collect(aresume_sse(stream_id, store=store))
-        assert message_text(whole) == ("from a thread")
+        assert message_text(whole) == "from a thread"
         assert not source.on_event_loop
         assert source.close_count == 1
 
