@@ -1,7 +1,8 @@
-"""An offline fake of the OpenAI chat-completions endpoint.
+"""An offline fake of the OpenAI chat-completions endpoint (and of streamed Responses).
 
-:class:`FakeOpenAI` answers ``POST .../chat/completions`` from a script of :class:`Reply`
-objects and records every request. The real ``OpenAI()`` / ``AsyncOpenAI()`` clients reach it
+:class:`FakeOpenAI` answers ``POST .../chat/completions`` (and ``POST .../responses`` with
+``stream: true``, as Responses API events) from a script of :class:`Reply` objects and
+records every request. The real ``OpenAI()`` / ``AsyncOpenAI()`` clients reach it
 through an HTTP transport (:meth:`FakeOpenAI.client`, :meth:`FakeOpenAI.transport`) or, with
 :class:`llmsse.testing.FakeChatServer`, over a real socket. Streams are sent the way the API
 sends them: ``data: <chunk>`` events one at a time (with optional pacing), the usage chunk
@@ -266,7 +267,10 @@ def _event(data: Any) -> bytes:
 
 
 class FakeOpenAI:
-    """A scripted, offline OpenAI chat-completions API.
+    """A scripted, offline OpenAI chat-completions API (and streamed Responses API).
+
+    A streamed ``client.responses.create(..., stream=True)`` (or ``responses.stream()``)
+    gets the same reply as Responses API events (see :mod:`llmsse.testing.responses`).
 
     Args:
         *replies: Scripted replies, answered in order: :class:`Reply`, a ``str`` (a text
@@ -393,6 +397,14 @@ class FakeOpenAI:
         if reply.status >= 400:
             payload = reply.error_body or {"error": error_body(reply.status, "error")}
             plan = _Plan(record, reply.status, [*_JSON_HEADERS], [_json(payload)], 0, 0, False)
+        elif record.path.rstrip("/").endswith("/responses"):
+            if not record.stream:
+                message = "FakeOpenAI serves only streamed Responses requests (stream=True)."
+                payload = {"error": error_body(400, message)}
+                plan = _Plan(record, 400, [*_JSON_HEADERS], [_json(payload)], 0, 0, False)
+            else:
+                first = delay if first is None else first
+                plan = self._responses_plan(record, reply, delay, first)
         elif record.stream:
             plan = self._stream_plan(record, reply, delay, delay if first is None else first)
         else:
@@ -404,10 +416,11 @@ class FakeOpenAI:
         return plan
 
     def _route(self, record: RecordedRequest) -> Reply:
-        if record.method != "POST" or not record.path.rstrip("/").endswith("/chat/completions"):
+        path = record.path.rstrip("/")
+        if record.method != "POST" or not path.endswith(("/chat/completions", "/responses")):
             return http_error(
                 404,
-                f"FakeOpenAI only serves POST .../chat/completions, "
+                f"FakeOpenAI only serves POST .../chat/completions and .../responses, "
                 f"not {record.method} {record.path}",
             )
         expected = f"Bearer {self.api_key}"
@@ -474,6 +487,46 @@ class FakeOpenAI:
             )
         else:
             parts.append(b"data: [DONE]\n\n")
+        if reply.disconnect_after is not None:
+            parts = parts[: reply.disconnect_after]
+            drop = True
+        return _Plan(record, 200, [*_SSE_HEADERS], parts, delay, first_delay, drop)
+
+    def _responses_plan(
+        self, record: RecordedRequest, reply: Reply, delay: float, first_delay: float
+    ) -> _Plan:
+        # The same reply as Responses API events: a finish reason "length" or
+        # "content_filter" ends with response.incomplete, an error with an `error` event
+        # in the nested shape the API sends (the SDK raises it as openai.APIError).
+        from llmsse.testing.responses import response_event_dicts, responses_sse_body
+
+        end: Any = "completed"
+        reason = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(
+            reply.finish_reason or ""
+        )
+        if reason is not None:
+            end = "incomplete"
+        message = "The server had an error while processing your request."
+        if reply.error is not None:
+            end = "nested-error"
+            message = reply.error.message if isinstance(reply.error, StreamError) else reply.error
+        events = response_event_dicts(
+            reply.content,
+            reasoning=reply.reasoning,
+            refusal=reply.refusal,
+            tool_calls=reply.tool_calls,
+            end=end,
+            incomplete_reason=reason or "max_output_tokens",
+            error_message=message,
+            usage=dict(reply.usage) if reply.usage else True,
+            id=f"resp_fake{next(self._ids)}",
+            model=reply.model or record.model or "gpt-fake",
+            created_at=int(time.time()),
+        )
+        parts = [responses_sse_body([event]) for event in events]
+        if reply.error is not None and reply.error_after is not None:
+            parts = parts[: reply.error_after] + parts[-1:]
+        drop = False
         if reply.disconnect_after is not None:
             parts = parts[: reply.disconnect_after]
             drop = True
