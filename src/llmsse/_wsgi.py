@@ -31,6 +31,7 @@ __all__ = [
     "BackgroundIterator",
     "DisconnectWatch",
     "connection_socket",
+    "on_background_loop",
     "peer_closed",
     "refuse_stream_of_closed_loop",
     "run_on_background_loop",
@@ -162,6 +163,18 @@ def run_on_background_loop(coroutine: Coroutine[Any, Any, T]) -> T:
         coroutine.close()
         raise RuntimeError("run_on_background_loop() called on the background loop itself")
     return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+
+async def on_background_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Await ``coroutine`` run on the process's background loop, from another event loop.
+
+    For an ``async def`` view under WSGI, whose loop closes when the view returns: what
+    must outlive it (a resumable stream's producer) is started on the background loop.
+    """
+    loop = _background_loop()
+    if asyncio.get_running_loop() is loop:
+        return await coroutine
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, loop))
 
 
 async def _anext(iterator: AsyncIterator[T]) -> T:

@@ -32,11 +32,12 @@ import contextvars
 import inspect
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
     from django.core.signals import request_finished, request_started
+    from django.http import HttpResponse as _HttpResponse
     from django.http import StreamingHttpResponse
 except ImportError as exc:  # pragma: no cover - exercised without django installed
     raise ImportError("llmsse.django needs Django: pip install 'llmsse[django]'") from exc
@@ -46,10 +47,26 @@ from llmsse._wsgi import (
     BackgroundIterator,
     DisconnectWatch,
     connection_socket,
+    on_background_loop,
     refuse_stream_of_closed_loop,
+    run_on_background_loop,
 )
 
-__all__ = ["SSEResponse", "sse_response"]
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+    from llmsse.formats import FormatSpec
+    from llmsse.resumable import ResumedStream, Store
+    from llmsse.resumable._http import Refusal
+
+__all__ = [
+    "SSEResponse",
+    "aresume_response",
+    "astart_stream",
+    "resume_response",
+    "sse_response",
+    "start_stream",
+]
 
 # The WSGI environ of the request being served, set by ``request_started``; None under
 # ASGI or outside a request. A ContextVar, because asgiref carries context into the
@@ -230,3 +247,171 @@ async def _iterate_in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         close = getattr(chunks, "close", None)
         if close is not None:
             await anyio.to_thread.run_sync(close)
+
+
+# --- resumable streams (llmsse.resumable) ---------------------------------------------------
+
+
+def start_stream(source: Any, **options: Any) -> str:
+    """:func:`llmsse.resumable.start_stream` for a sync view: the producer runs on the
+    background event loop, and a sync ``on_complete`` in a thread, so it can use the ORM.
+
+    Takes the same arguments and returns the stream id.
+    """
+    from llmsse import resumable
+
+    stream_id: str = resumable.start_stream(source, **_for_a_loop(options))
+    return stream_id
+
+
+async def astart_stream(source: Any, **options: Any) -> str:
+    """:func:`llmsse.resumable.astart_stream` for an ``async def`` view.
+
+    Under ASGI the producer runs on the server's event loop; under WSGI (whose loop for an
+    ``async def`` view closes when the view returns) on the background event loop. A sync
+    ``on_complete`` runs in a thread, so it can use the ORM.
+    """
+    from llmsse import resumable
+
+    options = _for_a_loop(options)
+    if _environ.get() is None:
+        return await resumable.astart_stream(source, **options)
+    return await on_background_loop(resumable.astart_stream(source, **options))
+
+
+def resume_response(
+    request: HttpRequest,
+    stream_id: str,
+    *,
+    store: Store | None = None,
+    format: FormatSpec = "text",
+    heartbeat: float | None = 15.0,
+    retry: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    """Serve a resumable stream from where the client left off, in a sync view (WSGI or ASGI)::
+
+        def resume(request, stream_id):
+            return resume_response(request, stream_id)
+
+    In an ``async def`` view use ``await aresume_response(...)``. The client's position is
+    its ``Last-Event-ID`` header, else the ``last_event_id`` query parameter, else none.
+
+    Returns:
+        ``404`` (unknown stream), ``400`` (malformed last event id), ``204`` (finished,
+        nothing after the client's last event) or a ``200`` :class:`SSEResponse`-like
+        streaming response: the missed events, then the live tail. When the client
+        leaves, this reader stops; the generation goes on.
+
+    Args are those of :func:`llmsse.starlette.resume_response`.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "llmsse.django.resume_response() waits for the store: in an `async def` view "
+            "use `await aresume_response(request, stream_id)`"
+        )
+    reader, refusal = _reader(request, stream_id, store, format, heartbeat, retry)
+    if reader is not None:
+        if _environ.get() is not None:
+            status = run_on_background_loop(reader.probe())
+        else:  # an ASGI handler's worker thread: wait on the server's loop
+            status = async_to_sync(reader.probe)()
+        refusal = _refusal_for(stream_id, status)
+    return _resume_answer(reader, refusal, format, headers)
+
+
+async def aresume_response(
+    request: HttpRequest,
+    stream_id: str,
+    *,
+    store: Store | None = None,
+    format: FormatSpec = "text",
+    heartbeat: float | None = 15.0,
+    retry: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    """:func:`resume_response` for an ``async def`` view (under ASGI or WSGI)."""
+    reader, refusal = _reader(request, stream_id, store, format, heartbeat, retry)
+    if reader is not None:
+        if _environ.get() is None:
+            status = await reader.probe()
+        else:
+            status = await on_background_loop(reader.probe())
+        refusal = _refusal_for(stream_id, status)
+    return _resume_answer(reader, refusal, format, headers)
+
+
+def _reader(
+    request: HttpRequest,
+    stream_id: str,
+    store: Store | None,
+    format: FormatSpec,
+    heartbeat: float | None,
+    retry: int | None,
+) -> tuple[ResumedStream | None, Refusal | None]:
+    from llmsse.resumable import ResumedStream
+    from llmsse.resumable._http import Refusal, resume_position
+
+    last = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    after = resume_position(stream_id, last)
+    if isinstance(after, Refusal):
+        return None, after
+    reader = ResumedStream(
+        stream_id, store=store, last_event_id=after, format=format, heartbeat=heartbeat, retry=retry
+    )
+    return reader, None
+
+
+def _refusal_for(stream_id: str, status: str) -> Refusal | None:
+    from llmsse.resumable._http import refusal_for
+
+    return refusal_for(stream_id, status)
+
+
+def _resume_answer(
+    reader: ResumedStream | None,
+    refusal: Refusal | None,
+    format: FormatSpec,
+    headers: Mapping[str, str] | None,
+) -> HttpResponse:
+    if refusal is not None or reader is None:
+        assert refusal is not None
+        if refusal.status == 204:
+            return _HttpResponse(status=204)
+        return _HttpResponse(refusal.message, status=refusal.status, content_type="text/plain")
+    environ = _environ.get()
+    content: Iterator[bytes] | AsyncIterator[bytes]
+    if environ is None:
+        content = reader
+    else:
+        content = BackgroundIterator(reader)
+        sock = connection_socket(environ)
+        if sock is not None:
+            content = DisconnectWatch(content, sock)
+    response_headers = sse_headers(format)
+    response_headers["Content-Encoding"] = "identity"
+    if headers:
+        response_headers.update(headers)
+    response = _ResumedResponse(content, status=200, headers=response_headers)
+    response._llmsse_reader = reader
+    return response
+
+
+class _ResumedResponse(StreamingHttpResponse):  # type: ignore[misc]  # Django is untyped
+    """Streams a store's events; served on a loop (ASGI) or a thread (WSGI) as it was built."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.is_async:  # built under ASGI, served synchronously: read on the background loop
+            chunks = BackgroundIterator(self._llmsse_reader)
+            self._resource_closers.append(chunks.close)
+            return chunks
+        return super().__iter__()  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self.is_async:
+            return _aclosing_iter(self._iterator)
+        return _iterate_in_thread(self._iterator)

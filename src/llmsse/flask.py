@@ -16,7 +16,7 @@ Flask runs under WSGI, so:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import flask
@@ -29,9 +29,14 @@ from llmsse._wsgi import (
     DisconnectWatch,
     connection_socket,
     refuse_stream_of_closed_loop,
+    run_on_background_loop,
 )
 
-__all__ = ["sse_response"]
+if TYPE_CHECKING:
+    from llmsse.formats import FormatSpec
+    from llmsse.resumable import Store
+
+__all__ = ["resume_response", "sse_response"]
 
 
 def sse_response(
@@ -107,3 +112,58 @@ class _InContext(Iterator[bytes]):
             close = getattr(self._body, "close", None)
             if close is not None:
                 close()
+
+
+def resume_response(
+    stream_id: str,
+    *,
+    store: Store | None = None,
+    format: FormatSpec = "text",
+    heartbeat: float | None = 15.0,
+    retry: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> flask.Response:
+    """Serve a resumable stream from where the client of ``flask.request`` left off::
+
+        @app.get("/chat/<stream_id>/stream")
+        def resume(stream_id):
+            return resume_response(stream_id)
+
+    Start the stream with :func:`llmsse.resumable.start_stream` (the producer runs on the
+    process's background event loop, outliving the request). The client's position is
+    its ``Last-Event-ID`` header, else the ``last_event_id`` query parameter, else none.
+
+    Returns:
+        ``404`` (unknown stream), ``400`` (malformed last event id), ``204`` (finished,
+        nothing after the client's last event) or a streamed ``200`` SSE response: the
+        missed events, then the live tail. When the client leaves, this reader stops;
+        the generation goes on.
+
+    Args are those of :func:`llmsse.starlette.resume_response`, without the request.
+    """
+    from llmsse.resumable import ResumedStream
+    from llmsse.resumable._http import Refusal, refusal_for, resume_position
+
+    request = flask.request
+    last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    after = resume_position(stream_id, last)
+    if not isinstance(after, Refusal):
+        reader = ResumedStream(
+            stream_id,
+            store=store,
+            last_event_id=after,
+            format=format,
+            heartbeat=heartbeat,
+            retry=retry,
+        )
+        after = refusal_for(stream_id, run_on_background_loop(reader.probe())) or after
+    if isinstance(after, Refusal):
+        return flask.Response(after.message, status=after.status, mimetype="text/plain")
+    body: Iterator[bytes] = BackgroundIterator(reader)
+    sock = connection_socket(request.environ)
+    if sock is not None:
+        body = DisconnectWatch(body, sock)
+    response_headers = sse_headers(format)
+    if headers:
+        response_headers.update(headers)
+    return flask.Response(body, status=200, headers=response_headers)

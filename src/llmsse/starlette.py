@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -30,14 +30,19 @@ from llmsse import aiter_sse, sse_headers
 
 try:
     from starlette.background import BackgroundTask
-    from starlette.responses import StreamingResponse
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response, StreamingResponse
     from starlette.types import Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - tested with starlette hidden from sys.modules
     raise ImportError(
         "llmsse.starlette needs Starlette (FastAPI depends on it): pip install 'llmsse[starlette]'"
     ) from exc
 
-__all__ = ["SSEResponse", "sse_response"]
+if TYPE_CHECKING:
+    from llmsse.formats import FormatSpec
+    from llmsse.resumable import Store
+
+__all__ = ["SSEResponse", "resume_response", "sse_response"]
 
 
 class SSEResponse(StreamingResponse):
@@ -246,3 +251,75 @@ def sse_response(
         ValueError: Unknown ``format`` or a bad option value.
     """
     return SSEResponse(source, status_code=status, headers=headers, **options)
+
+
+class _ResumedResponse(SSEResponse):
+    """An :class:`SSEResponse` whose events come from a store instead of a source: the same
+    headers, HEAD and disconnect handling; closing it stops this reader only."""
+
+    def __init__(self, reader: Any, headers: Mapping[str, str]) -> None:
+        StreamingResponse.__init__(self, reader, 200, headers)
+        self._stream = reader
+        self._prefetched = []
+        self._prefetching = False
+        self._prefetch_failure = None
+        self._closed = False
+
+
+async def resume_response(
+    request: Request,
+    stream_id: str,
+    *,
+    store: Store | None = None,
+    format: FormatSpec = "text",
+    heartbeat: float | None = 15.0,
+    retry: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Serve a resumable stream from where the client left off (see docs/resumable.md)::
+
+        @app.get("/chat/{stream_id}/stream")
+        async def resume(request: Request, stream_id: str):
+            return await resume_response(request, stream_id)
+
+    The client's position is its ``Last-Event-ID`` header (``EventSource`` sends it when it
+    reconnects), else the ``last_event_id`` query parameter, else none (the whole stream).
+
+    Returns:
+        ``404`` when the store does not know the stream; ``400`` for a malformed last
+        event id; ``204`` when the stream is finished and nothing follows the client's last
+        event (``EventSource`` stops reconnecting, the AI SDK reads "nothing to resume");
+        otherwise a ``200`` SSE response: the missed events, then the live tail. When the
+        client leaves, this reader stops; the generation goes on.
+
+    Args:
+        request: The request (for its ``Last-Event-ID`` header or query parameter).
+        stream_id: The id :func:`llmsse.resumable.astart_stream` returned.
+        store: The store the stream was started in (``None``: the default memory store).
+        format: The format the stream was started with (heartbeats and headers follow it).
+        heartbeat: Seconds of silence before a heartbeat comment; ``None`` for none.
+        retry: Reconnection time (ms) for ``EventSource``, sent with the first bytes.
+        headers: Extra response headers, applied over the SSE headers.
+    """
+    from llmsse.resumable import aresume_sse
+    from llmsse.resumable._http import Refusal, refusal_for, resume_position
+
+    last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    after = resume_position(stream_id, last)
+    if not isinstance(after, Refusal):
+        reader = aresume_sse(
+            stream_id,
+            store=store,
+            last_event_id=after,
+            format=format,
+            heartbeat=heartbeat,
+            retry=retry,
+        )
+        after = refusal_for(stream_id, await reader.probe()) or after
+    if isinstance(after, Refusal):
+        if after.status == 204:
+            return Response(status_code=204)
+        return PlainTextResponse(after.message, status_code=after.status)
+    merged = {name.lower(): value for name, value in sse_headers(format).items()}
+    merged.update((name.lower(), value) for name, value in (headers or {}).items())
+    return _ResumedResponse(reader, merged)
