@@ -16,6 +16,7 @@ this costs ``import llmsse`` nothing.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 from typing import Any
@@ -171,6 +172,11 @@ class AsyncHelperSource:
             return
         self._closed = True
         if self._stream is None:
+            # Never entered: the async manager holds its request as a coroutine made at
+            # .stream(); close it, else Python warns that it was never awaited.
+            for value in list(vars(self.target).values()):
+                if inspect.iscoroutine(value):
+                    value.close()
             return
         if self._manager:
             await self.target.__aexit__(None, None, None)
