@@ -29,6 +29,7 @@ from openai.types.chat import ChatCompletionChunk
 
 import llmsse
 from _chunks import answer, chunk, usage_chunk
+from _responses import mixed_events, ops
 from llmsse import StreamResult, sse_headers
 from llmsse._errors import GENERIC_MESSAGE
 from llmsse.formats import FORMATS, AGUIFormat
@@ -674,6 +675,20 @@ def test_the_docs_backend_round_trip(monkeypatch: pytest.MonkeyPatch, fake_opena
     assert deltas(items) == "Sunny in Paris.\nEnjoy!"
 
 
+@settings(max_examples=200, deadline=None)
+@given(ops)
+def test_any_responses_event_mix_keeps_the_lifecycle(steps: list[tuple[Any, ...]]) -> None:
+    from llmsse.testing import to_response_event
+
+    dicts, expected = mixed_events(steps)
+    results: list[StreamResult] = []
+    items = events(body([to_response_event(d) for d in dicts], on_complete=results.append))
+    check_lifecycle(items)
+    assert deltas(items, "REASONING_MESSAGE_CONTENT") == expected["reasoning"]
+    assert sorted(deltas(items)) == sorted(expected["text"] + expected["refusal"])
+    assert results[0].reasoning == expected["reasoning"]
+
+
 # --- AG-UI's own client -----------------------------------------------------------------------
 
 JS = Path(__file__).parent / "js" / "ag-ui"
@@ -825,6 +840,65 @@ def test_http_agent_reads_what_llmsse_sends(http_agent: Any) -> None:
     assert shown("error") == [("assistant", "msg_1", "one")]
     assert reads["error"]["events"][-1] == {"type": "RUN_ERROR", "message": GENERIC_MESSAGE}
     assert reads["error with a call open"]["events"][-1]["type"] == "RUN_ERROR"
+
+
+def test_http_agent_reads_a_responses_source(http_agent: Any) -> None:
+    """Responses API events in every shape, and seeded mixes of interleaved deltas: the
+    client accepts each stream and shows the same answer and tool calls."""
+    from llmsse.testing import response_events, to_response_event
+
+    calls = [tool_call("f", {"a": [1]}, id="c1"), tool_call("g", "{}", id="c2")]
+    streams = {
+        "everything": body(
+            response_events("Hello world", reasoning=[["Think"], ["More"]], tool_calls=calls),
+            format=PINNED,
+        ),
+        "refusal": body(response_events("A", refusal="No."), format=PINNED),
+        "incomplete": body(response_events("cut", end="incomplete"), format=PINNED),
+        "failed": body(response_events("Hi", end="failed", error_message="sk-secret")),
+        "nested error": body(
+            response_events("Hi", tool_calls=calls[:1], end="nested-error"), format=PINNED
+        ),
+        "pings and ids": body(
+            FakeStream(response_events("x y"), first_delay=0.25), heartbeat=0.1, ids=True
+        ),
+    }
+    rng = random.Random(6)
+    kinds = ["text", "refusal", "summary", "call"]
+    for n in range(40):
+        steps: list[tuple[Any, ...]] = []
+        for _ in range(rng.randint(0, 10)):
+            kind = rng.choice(kinds)
+            piece = rng.choice(["", "a", "b\n", "é", '{"k":', "1}"])
+            steps.append(
+                (kind, piece) if kind in ("text", "refusal") else (kind, rng.randint(0, 2), piece)
+            )
+        dicts, _ = mixed_events(steps)
+        streams[f"mix {n}"] = body([to_response_event(d) for d in dicts])
+    reads = dict(zip(streams, http_agent(list(streams.values())), strict=True))
+    for name, data in streams.items():
+        items = events(data)
+        check_lifecycle(items)
+        assert reads[name]["error"] is None, (name, reads[name]["error"])
+        assert reads[name]["events"] == items, name
+        shown = "".join(
+            m.get("content") or "" for m in reads[name]["messages"] if m["role"] == "assistant"
+        )
+        assert shown == deltas(items), name
+
+    messages = reads["everything"]["messages"]
+    assert [(m["role"], m["id"], m.get("content")) for m in messages] == [
+        ("reasoning", "rs_1", "Think\n\nMore"),
+        ("assistant", "msg_1", "Hello world"),
+    ]
+    assert [(c["id"], c["function"]["arguments"]) for c in messages[1]["toolCalls"]] == [
+        ("c1", '{"a":[1]}'),
+        ("c2", "{}"),
+    ]
+    assert reads["refusal"]["messages"][0]["content"] == "ANo."
+    for name in ("failed", "nested error"):
+        assert reads[name]["events"][-1] == {"type": "RUN_ERROR", "message": GENERIC_MESSAGE}
+    assert b"sk-secret" not in streams["failed"]
 
 
 def test_http_agent_rejects_what_llmsse_must_never_send(http_agent: Any) -> None:

@@ -26,6 +26,7 @@ from openai.types.chat import ChatCompletionChunk
 
 import llmsse
 from _chunks import USAGE, answer, chunk, usage_chunk
+from _responses import mixed_events, ops
 from llmsse import StreamResult, sse_headers
 from llmsse._errors import GENERIC_MESSAGE
 from llmsse._json import dumps
@@ -567,6 +568,19 @@ def test_any_chunk_sequence_keeps_the_lifecycle(source: list[ChatCompletionChunk
     assert texts(items, "reasoning") == results[0].reasoning
 
 
+@settings(max_examples=200, deadline=None)
+@given(ops)
+def test_any_responses_event_mix_keeps_the_lifecycle(steps: list[tuple[Any, ...]]) -> None:
+    from llmsse.testing import to_response_event
+
+    dicts, expected = mixed_events(steps)
+    results: list[StreamResult] = []
+    items = ui_chunks(body([to_response_event(d) for d in dicts], on_complete=results.append))
+    check_lifecycle(items)
+    assert texts(items, "reasoning") == expected["reasoning"] == results[0].reasoning
+    assert sorted(texts(items)) == sorted(expected["text"] + expected["refusal"])
+
+
 # --- the AI SDK's own client ---------------------------------------------------------------
 
 JS = Path(__file__).parent / "js"
@@ -752,6 +766,67 @@ def test_the_ai_sdk_reads_what_llmsse_sends(ai_sdk: Any) -> None:
         ("g", {}),
     ]
     assert reads["error"]["message"]["parts"][-1]["text"] == "one"
+
+
+def test_the_ai_sdk_reads_a_responses_source(ai_sdk: Any) -> None:
+    """Responses API events (PROTOCOLS.md §6.4) in every shape, and seeded mixes of
+    interleaved deltas: the real client accepts each stream and shows the same answer."""
+    from llmsse.testing import response_events, to_response_event
+
+    calls = [tool_call("f", {"a": [1]}, id="c1"), tool_call("g", "{bad", id="c2")]
+    streams = {
+        "everything": body(
+            response_events("Hello world", reasoning=[["Think"], ["More"]], tool_calls=calls)
+        ),
+        "refusal": body(response_events("A", refusal="No.")),
+        "incomplete": body(response_events("cut", end="incomplete")),
+        "failed": body(response_events("Hi", end="failed", error_message="sk-secret")),
+        "nested error": body(response_events("Hi", end="nested-error")),
+        "pings and ids": body(
+            FakeStream(response_events("x y"), first_delay=0.25), heartbeat=0.1, ids=True
+        ),
+    }
+    rng = random.Random(6)
+    kinds = ["text", "refusal", "summary", "call"]
+    for n in range(40):
+        steps = []
+        for _ in range(rng.randint(0, 10)):
+            kind = rng.choice(kinds)
+            piece = rng.choice(["", "a", "b\n", "é", '{"k":', "1}"])
+            steps.append(
+                (kind, piece) if kind in ("text", "refusal") else (kind, rng.randint(0, 2), piece)
+            )
+        dicts, _ = mixed_events(steps)
+        streams[f"mix {n}"] = body([to_response_event(d) for d in dicts])
+    reads = dict(zip(streams, ai_sdk(list(streams.values())), strict=True))
+    for name, data in streams.items():
+        items = ui_chunks(data)
+        check_lifecycle(items)
+        assert reads[name]["chunks"] == items, name
+        chat = reads[name]["chat"]
+        if name in ("failed", "nested error"):
+            assert (chat["status"], chat["error"]) == ("error", GENERIC_MESSAGE)
+            continue
+        assert reads[name]["error"] is None, (name, reads[name]["error"])
+        assert chat["status"] == "ready", name
+        shown = "".join(
+            p.get("text", "")
+            for p in (reads[name]["message"] or {"parts": []})["parts"]
+            if p["type"] == "text"
+        )
+        assert shown == texts(items), name
+
+    parts = [p for p in reads["everything"]["message"]["parts"] if p["type"] != "step-start"]
+    assert [(p["type"], p.get("text"), p.get("state")) for p in parts] == [
+        ("reasoning", "Think\n\nMore", "done"),
+        ("text", "Hello world", "done"),
+        ("tool-f", None, "input-available"),
+        ("tool-g", None, "output-error"),
+    ]
+    assert reads["everything"]["chat"]["finish"]["finishReason"] == "tool-calls"
+    assert reads["refusal"]["chat"]["finish"]["finishReason"] == "content-filter"
+    assert reads["incomplete"]["chat"]["finish"]["finishReason"] == "length"
+    assert b"sk-secret" not in streams["failed"]
 
 
 def test_the_ai_sdk_rejects_what_llmsse_must_never_send(ai_sdk: Any) -> None:
