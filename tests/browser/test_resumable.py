@@ -161,7 +161,7 @@ def test_eventsource_resumes_after_the_connection_is_cut(
 def test_a_reload_replays_the_answer_from_the_start(
     page: Any, served: tuple[str, CuttingApp]
 ) -> None:
-    base_url, app = served
+    base_url, _ = served
     page.goto(base_url + "/")
     page.evaluate("(prompt) => ask(prompt)", PROMPT)
     page.wait_for_function("document.getElementById('answer').textContent.length > 0")
