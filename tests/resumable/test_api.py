@@ -532,3 +532,20 @@ def test_default_store_is_shared_by_threads_and_loops() -> None:
     thread.start()
     thread.join(10)
     assert message_text(got[0]) == "shared"
+
+
+def test_a_long_stream_is_read_in_several_batches() -> None:
+    async def main() -> None:
+        store = MemoryStore()
+        pieces = [f"{n} " for n in range(2500)]
+        stream_id = await astart_stream(pieces, store=store)
+        with anyio.fail_after(10):
+            while (await store.read(stream_id, 0, block=0)).state == "live":
+                await anyio.sleep(0.01)
+        assert len((await store.read(stream_id, 0, block=0)).events) == 1000
+        reader = aresume_sse(stream_id, store=store)
+        chunks = [chunk async for chunk in reader]
+        assert len(chunks) == 3
+        assert message_text(b"".join(chunks)) == "".join(pieces)
+
+    anyio.run(main)

@@ -13,6 +13,10 @@ from llmsse.resumable._wake import Waiter
 
 __all__ = ["MemoryStore"]
 
+# Events per read at most: a reader far behind gets the rest on its next reads, so one
+# read never copies a whole long stream at once (the Redis store reads as many).
+_READ_LIMIT = 1000
+
 
 class _Stream:
     __slots__ = (
@@ -186,7 +190,8 @@ class MemoryStore(Store):
                 if stream.last_id > after:
                     start = max(after + 1, stream.first_id)
                     index = start - stream.first_id
-                    events = tuple(enumerate(stream.events[index:], start))
+                    kept = stream.events[index : index + _READ_LIMIT]
+                    events = tuple(enumerate(kept, start))
                     return Batch(events, state, gap=start > after + 1)
                 remaining = deadline - time.monotonic()
                 if stream.finished or remaining <= 0:
