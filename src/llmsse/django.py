@@ -23,6 +23,10 @@ When the client leaves: under ASGI, Django cancels the response and the stream i
 closed at once; under WSGI, werkzeug's server and gunicorn expose the connection and
 the stream is closed at the next chunk (a heartbeat when idle); other WSGI servers
 (``runserver``) close it when a write fails, one or two chunks later.
+
+Resumable streams (docs/resumable.md): ``start_stream``/``astart_stream`` start one (a
+sync ``on_complete`` runs in a thread, for the ORM), ``resume_response`` (sync views) and
+``aresume_response`` (``async def`` views) serve it from the client's ``Last-Event-ID``.
 """
 
 from __future__ import annotations

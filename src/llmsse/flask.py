@@ -11,6 +11,9 @@ Flask runs under WSGI, so:
 * when the client leaves, the stream is closed at the next chunk (a heartbeat when
   idle) on werkzeug's server and gunicorn, which expose the connection; other WSGI
   servers close it when a write fails, one or two chunks later.
+
+``resume_response(stream_id)`` serves a resumable stream started with
+:func:`llmsse.resumable.start_stream` (docs/resumable.md).
 """
 
 from __future__ import annotations

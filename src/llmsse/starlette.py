@@ -16,6 +16,9 @@ version: Starlette's own ``StreamingResponse`` does so only below ASGI 2.4; unde
 notices a disconnect when a ``send`` fails, which an idle stream (a model thinking) never tries,
 and it never closes its body iterator itself. Here the upstream is closed and ``on_complete``
 told ``"disconnected"`` as soon as the server reports the disconnect.
+
+``await resume_response(request, stream_id)`` serves a resumable stream started with
+:func:`llmsse.resumable.astart_stream` (docs/resumable.md).
 """
 
 from __future__ import annotations
