@@ -61,7 +61,11 @@ def exits(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 def manager(client: Any, kind: str) -> Any:
     if kind == "chat":
-        return client.chat.completions.stream(
+        # Out of beta since openai 1.92; client.beta.chat.completions before.
+        completions = client.chat.completions
+        if not hasattr(completions, "stream"):
+            completions = client.beta.chat.completions
+        return completions.stream(
             model="m", messages=[{"role": "user", "content": "x"}]
         )
     return client.responses.stream(model="m", input="x")
@@ -78,13 +82,13 @@ def run(source: Any, **options: Any) -> tuple[bytes, StreamResult]:
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_manager_in_every_format(fmt: str, kind: str, exits: dict[str, int]) -> None:
-    fake = FakeOpenAI(Reply("Hello world", reasoning="r", tool_calls=[tool_call("f", {"a": 1})]))
+    # (No reasoning: the responses.stream() helper of openai 1.66, the oldest supported, cannot parse today's
+    # reasoning items. Reasoning from Responses events is tested in test_responses.py.)
+    fake = FakeOpenAI(Reply("Hello world", refusal="No.", tool_calls=[tool_call("f", {"a": 1})]))
     body, result = run(manager(fake.client(), kind), format=fmt)
-    assert result.text == "Hello world"
+    assert (result.text, result.refusal) == ("Hello world", "No.")
     assert [(c.name, c.arguments) for c in result.tool_calls] == [("f", '{"a":1}')]
     assert (result.finish_reason, result.outcome) == ("tool_calls", "finished")
-    if kind == "responses":  # chat chunks carry reasoning only as a provider extra
-        assert result.reasoning == "r"
     assert b"world" in body
     assert exits[kind] == 1
     assert fake.last_request.closed
