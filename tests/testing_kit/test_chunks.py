@@ -82,12 +82,8 @@ def test_tool_call_pieces_must_join_to_the_arguments() -> None:
 
 
 def test_the_sdk_accumulator_rebuilds_the_message_from_the_objects() -> None:
-    # Exported by newer openai releases; the oldest supported one (1.55.3, CI's second run)
-    # has it in the private module only, with its two keyword arguments still required.
-    try:
-        from openai.lib.streaming.chat import ChatCompletionStreamState
-    except ImportError:
-        from openai.lib.streaming.chat._completions import ChatCompletionStreamState
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+
     state = ChatCompletionStreamState(
         input_tools=openai.NOT_GIVEN, response_format=openai.NOT_GIVEN
     )
