@@ -549,3 +549,41 @@ def test_a_long_stream_is_read_in_several_batches() -> None:
         assert message_text(b"".join(chunks)) == "".join(pieces)
 
     anyio.run(main)
+
+
+def test_on_error_reraising_still_finishes_the_stream() -> None:
+    def reraise(exc: BaseException) -> None:
+        raise exc
+
+    async def main() -> None:
+        store = MemoryStore()
+        source = FakeAsyncStream(chunks("a b c"), error_after=3)
+        stream_id = await astart_stream(source, store=store, on_error=reraise)
+        with anyio.fail_after(5):
+            body = await collect(aresume_sse(stream_id, store=store))
+        assert message_text(body) == "a b"  # what came before the failure, then the end
+        assert (await store.read(stream_id, 0, block=0)).state == "finished"
+        assert source.close_count == 1
+
+    anyio.run(main)
+
+
+class _BrokenStore(MemoryStore):
+    async def append(self, stream_id: str, events: Any) -> None:
+        raise ConnectionError("the store is down")
+
+
+def test_a_failing_store_stops_the_generation() -> None:
+    async def main() -> None:
+        store = _BrokenStore()
+        source = FakeAsyncStream(chunks(["x"] * 100), delay=0.01)
+        stream_id = await astart_stream(source, store=store)
+        with anyio.fail_after(5):
+            while not source.closed:
+                await anyio.sleep(0.01)
+        assert source.yielded < 50
+        with anyio.fail_after(5):
+            while (await store.read(stream_id, 0, block=0)).state == "live":
+                await anyio.sleep(0.01)
+
+    anyio.run(main)

@@ -150,15 +150,19 @@ class _Producer:
                 group.start_soon(self._watch_cancel, watch, generation)
                 group.start_soon(self._write)
                 with generation:
-                    await self._generate()
+                    try:
+                        await self._generate()
+                    except Exception:
+                        # on_error re-raised: what was produced is still written below.
+                        logger.exception("llmsse: resumable stream %r failed", self.stream_id)
                 watch.cancel()
                 self.generating = False
                 self._wake_writer()
         except anyio.get_cancelled_exc_class():
             raise  # the loop is shutting down; finish below all the same
         except Exception:
-            # on_error re-raised, or the store failed: nobody awaits this task to hear it.
-            logger.exception("llmsse: resumable stream %r failed", self.stream_id)
+            # The store failed (which stopped the generation): nobody awaits this task.
+            logger.exception("llmsse: resumable stream %r could not be stored", self.stream_id)
         finally:
             try:
                 with anyio.CancelScope(shield=True):
