@@ -526,3 +526,20 @@ async def test_an_outage_longer_than_retry_for_raises(tmp_path: Path, prefix: st
             assert (await store.read("o", 0, block=0)).state == "live"
         finally:
             await store.aclose()
+
+
+async def test_a_followed_stream_that_vanishes_is_missing_after_the_block(
+    stores: list[RedisStore], redis_url: str, prefix: str, raw: redis.asyncio.Redis
+) -> None:
+    # A reader that follows a live stream goes straight to XREAD BLOCK; when the stream's
+    # keys disappear meanwhile (expired, or lost by Redis), the block times out and the
+    # check after it answers "missing".
+    store = new_store(stores, redis_url, prefix)
+    await store.create("v", ttl=60)
+    await store.append("v", [event(1)])
+    assert [n for n, _ in (await store.read("v", 0, block=1)).events] == [1]
+    await raw.delete(f"{prefix}:{{v}}:meta", f"{prefix}:{{v}}:events")
+    start = time.monotonic()
+    batch = await store.read("v", 1, block=0.4)
+    assert batch.state == "missing"
+    assert 0.3 < time.monotonic() - start < 3

@@ -54,6 +54,8 @@ __all__ = ["RedisStore"]
 
 #: Entries fetched per read; a reader far behind gets the rest on its next read.
 _COUNT = 1000
+#: A stream seen live this recently is read with XREAD BLOCK straight away.
+_LIVE_HINT = 30.0
 #: Seconds between two reads of the cancel flags of the streams a loop's producers wait
 #: on, besides the pub/sub messages (a fallback, and how an expired stream is noticed).
 _RECHECK = 5.0
@@ -150,6 +152,8 @@ class _LoopState:
     #: Producers waiting in ``wait_cancelled``, by stream id.
     waiters: dict[str, set[asyncio.Future[None]]] = field(default_factory=dict)
     listener: asyncio.Task[None] | None = None
+    #: When each stream was last seen live by a read on this loop.
+    live: dict[str, float] = field(default_factory=dict)
     #: Flag checks started by the listener (referenced so they are not collected).
     checks: set[asyncio.Task[None]] = field(default_factory=set)
     #: Set while the pub/sub connection is subscribed to the cancel channel.
@@ -358,20 +362,32 @@ class RedisStore(Store):
 
     async def read(self, stream_id: str, after: int, *, block: float) -> Batch:
         """Events after ``after``: one ``XRANGE`` with the stream's state, then, when there
-        are none yet and the stream is live, ``XREAD BLOCK`` for up to ``block`` seconds."""
+        are none yet and the stream is live, ``XREAD BLOCK`` for up to ``block`` seconds.
+
+        A stream this loop saw live in the last ``_LIVE_HINT`` seconds (a reader following
+        it) goes straight to ``XREAD BLOCK``: one round trip per wake-up instead of two. The
+        end marker tells it finished; a stream that expired meanwhile is noticed when the
+        block times out.
+        """
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise ValueError(f"after must be an int >= 0, got {after!r}")
         state = self._state()
         keys = self._keys(stream_id)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, block)
+        now = loop.time()
+        deadline = now + max(0.0, block)
+        seen = state.live.get(stream_id)
+        check = block <= 0 or seen is None or now - seen > _LIVE_HINT
         while True:
-            batch = await self._read_now(state, keys, after)
-            if batch.events or batch.state != "live" or batch.gap:
-                return batch
+            if check:
+                batch = await self._read_now(state, keys, after)
+                self._hint(state, stream_id, batch.state)
+                if batch.events or batch.state != "live" or batch.gap:
+                    return batch
+            check = True
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return batch
+                return Batch(events=(), state="live")
             # From an explicit id (not "$"): whatever was added since the XRANGE comes back
             # at once, so nothing slips in between the two commands.
             wait = min(remaining, self._block_slice(state.client))
@@ -380,8 +396,19 @@ class RedisStore(Store):
             )
             entries = _xread_entries(reply)
             if entries:
-                return _batch(entries, after, "live")
+                batch = _batch(entries, after, "live")
+                self._hint(state, stream_id, batch.state)
+                return batch
             # Timed out: round again for the state (finished or expired meanwhile).
+
+    @staticmethod
+    def _hint(state: _LoopState, stream_id: str, stream_state: StreamState) -> None:
+        if stream_state == "live":
+            if len(state.live) >= 10_000 and stream_id not in state.live:
+                state.live.clear()
+            state.live[stream_id] = asyncio.get_running_loop().time()
+        else:
+            state.live.pop(stream_id, None)
 
     async def _read_now(self, state: _LoopState, keys: list[str], after: int) -> Batch:
         stream_state, last, raw = await state.read(keys=keys, args=[after + 1, _COUNT])
