@@ -65,9 +65,7 @@ def manager(client: Any, kind: str) -> Any:
         completions = client.chat.completions
         if not hasattr(completions, "stream"):
             completions = client.beta.chat.completions
-        return completions.stream(
-            model="m", messages=[{"role": "user", "content": "x"}]
-        )
+        return completions.stream(model="m", messages=[{"role": "user", "content": "x"}])
     return client.responses.stream(model="m", input="x")
 
 
@@ -82,8 +80,8 @@ def run(source: Any, **options: Any) -> tuple[bytes, StreamResult]:
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_manager_in_every_format(fmt: str, kind: str, exits: dict[str, int]) -> None:
-    # (No reasoning: the responses.stream() helper of openai 1.66, the oldest supported, cannot parse today's
-    # reasoning items. Reasoning from Responses events is tested in test_responses.py.)
+    # (No reasoning: the responses.stream() helper of openai 1.66, the oldest supported,
+    # cannot parse today's reasoning items. test_responses.py tests reasoning events.)
     fake = FakeOpenAI(Reply("Hello world", refusal="No.", tool_calls=[tool_call("f", {"a": 1})]))
     body, result = run(manager(fake.client(), kind), format=fmt)
     assert (result.text, result.refusal) == ("Hello world", "No.")
@@ -294,3 +292,24 @@ def test_the_chat_helpers_events_are_read_as_chunks() -> None:
             yield e.data if e.data == "[DONE]" else sorted(__import__("json").loads(e.data or ""))
 
     assert list(shape(body)) == list(shape(expected))
+
+
+def test_the_openai_format_relays_the_responses_helper_as_the_api_sent_it() -> None:
+    """What the helper adds to the events it yields (text snapshots, parsed output) is not
+    sent: the relay reads back the events of the plain stream."""
+    import json
+
+    reply = Reply("Hello there", refusal="No.", tool_calls=[tool_call("f", {"a": 1})])
+    body, _ = run(manager(FakeOpenAI(reply).client(), "responses"), format="openai")
+    plain = FakeOpenAI(reply).client().responses.create(model="m", input="x", stream=True)
+    expected = [event.to_dict() for event in plain]
+
+    def normal(event: dict[str, Any]) -> dict[str, Any]:
+        if "response" in event:  # ids and clocks differ between two requests
+            event["response"] = {**event["response"], "id": "-", "created_at": 0}
+        if event.get("logprobs") == []:  # dropped by the helper of openai 1.66
+            del event["logprobs"]
+        return event
+
+    relayed = [normal(json.loads(e.data or "")) for e in llmsse.parse(body)]
+    assert relayed == [normal(e) for e in expected]

@@ -47,11 +47,15 @@ def _strip_helper_fields(obj: Any) -> Any:
     return obj
 
 
-def _event_json(event: Any) -> bytes:
-    """A Responses event's JSON as the API sent it."""
+def _event_json(event: Any, number: int) -> bytes:
+    """A Responses event's JSON as the API sent it (``number``: its sequence number if unset)."""
     if type(event).__module__.startswith("openai.lib."):
-        # Built by a stream helper: dumped, stripped of what the helper added.
-        return dumps(_strip_helper_fields(to_plain(event)))
+        # Rebuilt by a stream helper: stripped of what the helper added. The helpers of
+        # older SDKs also drop the fields they did not know, sequence_number among them.
+        plain = _strip_helper_fields(to_plain(event))
+        if isinstance(plain, dict):
+            plain.setdefault("sequence_number", number)
+        return dumps(plain)
     return _chunk_json(event)
 
 
@@ -159,11 +163,10 @@ class OpenAIFormat(Format):
         self.state.pending.clear()
         self._responses = True
         number = getattr(event, "sequence_number", None)
-        if isinstance(number, int):
-            self._sequence = number
+        self._sequence = number if isinstance(number, int) else self._sequence + 1
         kind = getattr(event, "type", "")
         line = b"" if "\n" in kind or "\r" in kind else b"event: " + kind.encode() + b"\n"
-        return line + self._data(_event_json(event))
+        return line + self._data(_event_json(event, self._sequence))
 
     def finish(self) -> bytes:
         if self._responses:
