@@ -33,11 +33,16 @@ class StreamResult:
 
     Attributes:
         text: The answer text as the model produced it.
-        reasoning: Reasoning text (``reasoning_content`` / ``reasoning`` deltas).
+        reasoning: Reasoning text (``reasoning_content`` / ``reasoning`` deltas; from the
+            Responses API, reasoning summary parts joined by a blank line).
         refusal: Refusal text, if the model refused.
-        tool_calls: Tool calls in the order they started.
+        tool_calls: Tool calls in the order they started (from the Responses API, the
+            call's ``id`` is the item's ``call_id``).
         finish_reason: The upstream finish reason (``"stop"``, ``"tool_calls"``, ...), if any.
-        usage: The usage object as a dict (from the final usage chunk), if any.
+        usage: The usage object as a dict (from the final usage chunk), if any. Responses
+            API usage comes under the Chat Completions names: ``input_tokens`` as
+            ``prompt_tokens``, ``output_tokens`` as ``completion_tokens``, and their
+            ``*_details`` likewise.
         outcome: ``"finished"`` (upstream ended), ``"failed"`` (upstream raised) or
             ``"disconnected"`` (the consumer stopped reading: client gone, cancelled).
         error: The exception when ``outcome == "failed"``.
