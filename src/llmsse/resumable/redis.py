@@ -38,7 +38,9 @@ try:
     import redis.asyncio
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError, ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError(
         "llmsse.resumable.redis needs redis-py: pip install 'llmsse[redis]'"
@@ -299,6 +301,8 @@ class RedisStore(Store):
             retries = 4 + max(0, math.ceil((self._retry_for - 0.75) / 0.5))
             options: dict[str, Any] = {
                 "retry": Retry(ExponentialBackoff(cap=0.5, base=0.025), retries),
+                # redis-py 5 retries only the errors listed here, whatever ``retry`` says.
+                "retry_on_error": [RedisConnectionError, RedisTimeoutError],
                 "socket_connect_timeout": 2.0,
                 "socket_timeout": 30.0,
                 "socket_keepalive": True,
