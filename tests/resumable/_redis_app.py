@@ -6,8 +6,9 @@ Run as ``uvicorn _redis_app:app --app-dir tests/resumable``, with the environmen
 
 ``POST /chat`` (JSON ``{"message": ..., "expire": seconds}``) starts a generation with the
 real ``AsyncOpenAI`` client, detached, and answers ``{"id": ..., "pid": ...}``;
-``GET /chat/{id}`` serves it from ``Last-Event-ID`` on (404 when unknown, 204 when there is
-nothing more); ``POST /chat/{id}/cancel`` stops it wherever it runs.
+``GET /chat/{id}`` serves it with ``llmsse.starlette.resume_response`` from ``Last-Event-ID``
+on (404 when unknown, 204 when nothing is left); ``POST /chat/{id}/cancel`` stops it wherever
+it runs.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import os
 import openai
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import llmsse
-from llmsse.resumable import RedisStore, acancel_stream, aresume_sse, astart_stream
+from llmsse.resumable import RedisStore, acancel_stream, astart_stream
+from llmsse.starlette import resume_response
 
 STORE = RedisStore(url=os.environ["LLMSSE_TEST_REDIS_URL"], prefix=os.environ["LLMSSE_TEST_PREFIX"])
 _clients: list[openai.AsyncOpenAI] = []
@@ -49,19 +50,11 @@ async def start(request: Request) -> Response:
 
 
 async def resume(request: Request) -> Response:
-    reader = aresume_sse(
-        request.path_params["id"],
-        store=STORE,
-        last_event_id=request.headers.get("last-event-id"),
-        heartbeat=0.5,  # a dropped client is noticed at the next write
+    # heartbeat 0.5 s: a dropped client is noticed at the next write.
+    headers = {"X-Worker": str(os.getpid())}
+    return await resume_response(
+        request, request.path_params["id"], store=STORE, heartbeat=0.5, headers=headers
     )
-    status = await reader.probe()
-    if status == "missing":
-        return Response(status_code=404)
-    if status == "done":
-        return Response(status_code=204)
-    headers = {**llmsse.sse_headers(), "X-Worker": str(os.getpid())}
-    return StreamingResponse(reader, headers=headers)
 
 
 async def cancel(request: Request) -> Response:
