@@ -210,7 +210,7 @@ async def run_once(
     else:
         assert store is not None
         stream_id = await astart_stream(
-            source(n, interval, stamps if stamped else None), store=store, expire=5.0
+            source(n, interval, stamps if stamped else None), store=store, expire=120.0
         )
         streams = [aresume_sse(stream_id, store=store, heartbeat=None) for _ in range(readers)]
     bodies = await asyncio.wait_for(
@@ -219,7 +219,10 @@ async def run_once(
     )
     elapsed = time.perf_counter() - start
     for body in bodies:
-        check(body, n, stamped)
+        try:
+            check(body, n, stamped)
+        except AssertionError as error:
+            raise AssertionError(f"{kind}, {readers} readers: {error}") from None
     result: dict[str, Any] = {"seconds": elapsed, "events_per_s": n / elapsed}
     if stamped:
         # Plain readers each had their own source; only reader 0's stamps are comparable.

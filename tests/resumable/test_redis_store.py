@@ -543,3 +543,28 @@ async def test_a_followed_stream_that_vanishes_is_missing_after_the_block(
     batch = await store.read("v", 1, block=0.4)
     assert batch.state == "missing"
     assert 0.3 < time.monotonic() - start < 3
+
+
+async def test_more_waiting_readers_than_redis_py_s_default_pool(
+    stores: list[RedisStore], redis_url: str, prefix: str
+) -> None:
+    # Every reader waiting in XREAD BLOCK holds a connection: 150 of them must not hit
+    # the pool cap (100 by default in recent redis-py releases).
+    store = new_store(stores, redis_url, prefix)
+    ids = [f"m{n}" for n in range(150)]
+    for stream_id in ids:
+        await store.create(stream_id, ttl=60)
+    got: dict[str, list[int]] = {}
+
+    async def reader(stream_id: str) -> None:
+        batch = await store.read(stream_id, 0, block=20)
+        got[stream_id] = [n for n, _ in batch.events]
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+            for stream_id in ids:
+                group.start_soon(reader, stream_id)
+            await anyio.sleep(0.5)
+            for stream_id in ids:
+                await store.append(stream_id, [event(1)])
+    assert got == {stream_id: [1] for stream_id in ids}

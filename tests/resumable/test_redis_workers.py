@@ -79,25 +79,43 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def workers(count: int, redis_url: str, fake_url: str) -> Iterator[list[str]]:
-    """``count`` uvicorn processes of ``_redis_app`` sharing ``redis_url``; their URLs."""
+def workers(
+    count: int,
+    redis_url: str,
+    fake_url: str,
+    *,
+    prefix: str | None = None,
+    gunicorn: bool = False,
+) -> Iterator[list[str]]:
+    """``count`` uvicorn processes of ``_redis_app`` sharing ``redis_url`` (or, with
+    ``gunicorn``, one gunicorn of ``count`` gthread workers of ``_redis_flask_app``);
+    their URLs. Stores use ``prefix`` (a new one by default)."""
     env = {
         **os.environ,
         "LLMSSE_TEST_REDIS_URL": redis_url,
-        "LLMSSE_TEST_PREFIX": f"w-{uuid.uuid4().hex[:12]}",
+        "LLMSSE_TEST_PREFIX": prefix or f"w-{uuid.uuid4().hex[:12]}",
         "LLMSSE_TEST_OPENAI": fake_url,
     }
     started: list[tuple[int, subprocess.Popen[bytes]]] = []
     try:
-        for _ in range(count):
+        for _ in range(1 if gunicorn else count):
             port = free_port()
-            command = [
-                sys.executable, "-m", "uvicorn", "_redis_app:app",
-                "--app-dir", str(HERE),
-                "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "warning", "--lifespan", "off",
-                "--timeout-graceful-shutdown", "1",
-            ]  # fmt: skip
+            if gunicorn:
+                command = [
+                    str(Path(sys.executable).with_name("gunicorn")),
+                    "--bind", f"127.0.0.1:{port}",
+                    "--worker-class", "gthread", "--workers", str(count), "--threads", "8",
+                    "--graceful-timeout", "1", "--log-level", "warning",
+                    "--chdir", str(HERE), "_redis_flask_app:app",
+                ]  # fmt: skip
+            else:
+                command = [
+                    sys.executable, "-m", "uvicorn", "_redis_app:app",
+                    "--app-dir", str(HERE),
+                    "--host", "127.0.0.1", "--port", str(port),
+                    "--log-level", "warning", "--lifespan", "off",
+                    "--timeout-graceful-shutdown", "1",
+                ]  # fmt: skip
             process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
             started.append((port, process))
         for port, process in started:
@@ -338,3 +356,44 @@ async def test_redis_restarting_mid_stream(tmp_path: Path, fake: FakeChatServer)
         assert len(results) == 3
         for events in results:
             check_whole(events, expected)
+
+
+async def test_flask_under_gunicorn_and_starlette_share_streams(
+    request: pytest.FixtureRequest, fake: FakeChatServer
+) -> None:
+    # Flask (WSGI: the store on each process's background loop) and Starlette (ASGI)
+    # workers on one Redis and one prefix: start, resume and cancel across both.
+    require_redis_server()
+    n = 20
+    seed = 13
+    expected = pieces(seed, n)
+    prefix = f"mixed-{uuid.uuid4().hex[:12]}"
+    redis_url = shared_redis_url(request)
+    with (
+        workers(2, redis_url, fake.base_url, prefix=prefix, gunicorn=True) as flask_urls,
+        workers(1, redis_url, fake.base_url, prefix=prefix) as starlette_urls,
+    ):
+        wsgi, asgi = flask_urls[0], starlette_urls[0]
+        async with httpx.AsyncClient(timeout=30) as client:
+            for first, second in ((wsgi, asgi), (asgi, wsgi)):
+                stream_id = await start(client, first, {"spec": spec(n, 0.01, seed)})
+                before = await read(client, first, stream_id, limit=4)
+                after = await read(client, second, stream_id, last_event_id=before[-1].id)
+                check_whole(before + after, expected)
+                check_whole(await read(client, wsgi, stream_id), expected)
+
+            body = {"spec": spec(400, 0.02)}
+            stream_id = await start(client, wsgi, dict(body))
+            record = upstream(fake, body)
+            with anyio.fail_after(30):
+                while record.parts_sent < 5:
+                    await anyio.sleep(0.02)
+                cancelled_at = time.monotonic()
+                response = await client.post(f"{asgi}/chat/{stream_id}/cancel")
+                assert response.json()["cancelled"] is True
+                while record.finished_at is None:
+                    await anyio.sleep(0.02)
+            assert record.disconnected and not record.delivered
+            assert record.finished_at - cancelled_at < 1.5
+            events = await read(client, wsgi, stream_id)
+            assert [event.id for event in events] == [str(i) for i in range(1, len(events) + 1)]

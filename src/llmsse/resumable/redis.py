@@ -5,8 +5,9 @@ later). Each resumable stream is two keys that share a hash tag, so they live in
 
 ``<prefix>:{<stream id>}:meta``
     a hash: ``state`` (``live`` / ``finished``), ``last`` (the highest event id appended),
-    ``cancel`` (``1`` once cancelled) and ``owner`` (the token of the ``create`` call). A
-    stream whose meta key does not exist is *missing*.
+    ``ttl`` (ms), ``cancel`` (``1`` once cancelled) and ``owner`` (the token of the ``create``
+    call). A stream whose meta key does not exist is *missing*. Both keys expire ``ttl``
+    after the last append while live, ``expire`` after ``finish``.
 ``<prefix>:{<stream id>}:events``
     a Redis Stream; event ``n`` is the entry with the explicit id ``0-n`` (field ``d``: the
     encoded bytes), so "events after ``n``" is ``XREAD ... STREAMS key 0-n``. ``finish`` adds
@@ -16,7 +17,8 @@ later). Each resumable stream is two keys that share a hash tag, so they live in
 Cancelling publishes the stream id on one channel per store (``<prefix>:cancel``); each event
 loop that has a producer waiting in :meth:`RedisStore.wait_cancelled` holds one pub/sub
 connection and fans the message out locally. The ``cancel`` flag in the meta hash is checked
-after every (re)subscription, so a cancel published while nobody listened is not lost.
+after every (re)subscription and every few seconds, so a cancel published while nobody
+listened is not lost, and a producer whose stream expired is released too.
 
 Every write is a Lua script that can be retried safely after a lost reply (``create`` is
 idempotent for its own token, ``append`` skips ids already stored, ``finish`` only marks a
@@ -230,7 +232,9 @@ class RedisStore(Store):
             somewhat more than ``maxlen``) rather than exactly.
         retry_for: with ``url``: how long (seconds, about) a command keeps retrying while
             Redis cannot be reached before ``redis.exceptions.ConnectionError`` is raised.
-        client_options: with ``url``: more keyword arguments for ``Redis.from_url``.
+        client_options: with ``url``: more keyword arguments for ``Redis.from_url``. Each
+            reader waiting for events holds a connection of the pool: the store raises its
+            ``max_connections`` to 10,000 (recent redis-py releases default to 100).
     """
 
     def __init__(
@@ -306,6 +310,9 @@ class RedisStore(Store):
                 "socket_connect_timeout": 2.0,
                 "socket_timeout": 30.0,
                 "socket_keepalive": True,
+                # Each reader waiting in XREAD BLOCK holds a connection; recent redis-py
+                # releases cap a pool at 100 by default, and then fail instead of waiting.
+                "max_connections": 10_000,
                 **self._client_options,
             }
             assert self._url is not None
