@@ -568,3 +568,24 @@ async def test_more_waiting_readers_than_redis_py_s_default_pool(
             for stream_id in ids:
                 await store.append(stream_id, [event(1)])
     assert got == {stream_id: [1] for stream_id in ids}
+
+
+async def test_finished_only_on_the_batch_that_reaches_the_end(
+    stores: list[RedisStore], redis_url: str, prefix: str
+) -> None:
+    # Reads return at most 1,000 events: only the batch with the last one says "finished",
+    # so a reader that stops on it has everything.
+    store = new_store(stores, redis_url, prefix)
+    await store.create("long", ttl=60)
+    for start in range(1, 2501, 500):
+        await store.append("long", [event(n) for n in range(start, start + 500)])
+    await store.finish("long", expire=60)
+    seen: list[tuple[int, int, str]] = []
+    after = 0
+    while True:
+        batch = await store.read("long", after, block=0)
+        if not batch.events:
+            break
+        seen.append((batch.events[0][0], batch.events[-1][0], batch.state))
+        after = batch.events[-1][0]
+    assert seen == [(1, 1000, "live"), (1001, 2000, "live"), (2001, 2500, "finished")]

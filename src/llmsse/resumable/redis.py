@@ -375,6 +375,9 @@ class RedisStore(Store):
         """Events after ``after``: one ``XRANGE`` with the stream's state, then, when there
         are none yet and the stream is live, ``XREAD BLOCK`` for up to ``block`` seconds.
 
+        At most ``_COUNT`` (1,000) events come back at once; a batch says ``"finished"`` only
+        when it holds the stream's last event (or nothing is left).
+
         A stream this loop saw live in the last ``_LIVE_HINT`` seconds (a reader following
         it) goes straight to ``XREAD BLOCK``: one round trip per wake-up instead of two. The
         end marker tells it finished; a stream that expired meanwhile is noticed when the
@@ -431,6 +434,10 @@ class RedisStore(Store):
         if not batch.events and int(last) > after:
             # Events after ``after`` were appended but none is kept: all trimmed.
             return Batch(events=(), state=checked, gap=True)
+        if checked == "finished" and batch.events and batch.events[-1][0] < int(last):
+            # Cut by COUNT: "finished" only on the batch that reaches the end, so that a
+            # reader may stop on it.
+            return Batch(events=batch.events, state="live", gap=batch.gap)
         return batch
 
     async def cancel(self, stream_id: str) -> bool:
