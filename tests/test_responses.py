@@ -553,3 +553,31 @@ def test_any_mix_rebuilds_the_same_answer_in_every_format(steps: list[tuple[Any,
         # Answer text and refusal interleave as they came (the refusal is answer text
         # in the JSON-event formats, an event of its own in "text").
         assert sorted(text) == sorted(answer), fmt
+
+
+def test_the_kits_assertions_know_the_responses_wire_format() -> None:
+    from llmsse.testing import assert_valid_sse, sse_problems
+
+    for source, options in [
+        (response_events("Hi", tool_calls=[("f", "{}")]), {}),
+        (response_events("Hi", end="failed"), {"ids": True, "retry": 100}),
+        (response_events("cut", end="incomplete"), {}),
+    ]:
+        body, _ = run(source, format="openai", **options)
+        assert_valid_sse(body, format="openai")
+    good = responses_sse_body(response_event_dicts("Hi"))
+    assert sse_problems(good, format="openai") == []
+    cut = responses_sse_body(response_event_dicts("Hi", end=None))
+    assert sse_problems(cut, format="openai") == [
+        "no terminal response.completed, response.incomplete, response.failed or error event"
+    ]
+    problems = sse_problems(good + b"data: [DONE]\n\n", format="openai")
+    assert any("comes after the terminal 'response.completed'" in p for p in problems)
+    renamed = good.replace(b"event: response.in_progress", b"event: response.other", 1)
+    assert sse_problems(renamed, format="openai") == [
+        "event 2 (response.other): the event name is not the data's type 'response.in_progress'"
+    ]
+    replayed = good + good
+    assert any(
+        "sequence_number 0 does not follow" in p for p in sse_problems(replayed, format="openai")
+    )

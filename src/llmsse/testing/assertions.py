@@ -39,6 +39,8 @@ def sse_problems(body: Any, *, format: Format | None = "text", terminal: bool = 
     events = parse(raw)
     if format == "text":
         problems += _text_problems(events, terminal=terminal)
+    elif format == "openai" and _is_responses_stream(events):
+        problems += _responses_problems(events, terminal=terminal)
     elif format == "openai":
         problems += _openai_problems(events, terminal=terminal)
     else:
@@ -57,7 +59,10 @@ def assert_valid_sse(
     event ended by a blank line. Then the format: for ``"text"``, known event types, JSON
     where the format has JSON, one terminal ``done`` or ``error`` event and nothing after
     it; for ``"openai"``, JSON chunks, no named events, ``data: [DONE]`` (or an error
-    object) last.
+    object) last, or, when the first event is named (a Responses API stream), events named
+    by their JSON ``type`` with increasing ``sequence_number``, a terminal
+    ``response.completed``/``.incomplete``/``.failed`` or ``error`` event last and no
+    ``[DONE]``.
 
     Returns the decoded events.
     """
@@ -202,4 +207,43 @@ def _openai_problems(events: list[ServerSentEvent], *, terminal: bool) -> list[s
             problems.append(f"{where}: a chunk needs a 'choices' list: {event.data!r}")
     if terminal and end is None:
         problems.append("no 'data: [DONE]' (or error object) at the end")
+    return problems
+
+
+def _is_responses_stream(events: list[ServerSentEvent]) -> bool:
+    # A Responses stream names its events; its first one carries a "type" (a chunk has none).
+    if not events or events[0].event == "message":
+        return False
+    first = _json(events[0])
+    return isinstance(first, dict) and isinstance(first.get("type"), str)
+
+
+_RESPONSES_ENDS = {"response.completed", "response.incomplete", "response.failed", "error"}
+
+
+def _responses_problems(events: list[ServerSentEvent], *, terminal: bool) -> list[str]:
+    problems = []
+    end: int | None = None
+    last_number = -1
+    for number, event in enumerate(events, start=1):
+        where = f"event {number} ({event.event})"
+        if end is not None:
+            problems.append(f"{where} comes after the terminal {events[end].event!r} event")
+        value = _json(event)
+        if not isinstance(value, dict):
+            problems.append(f"{where}: data is not a JSON object: {event.data!r}")
+            continue
+        if value.get("type") != event.event:
+            problems.append(f"{where}: the event name is not the data's type {value.get('type')!r}")
+        sequence = value.get("sequence_number")
+        if not isinstance(sequence, int) or sequence <= last_number:
+            problems.append(f"{where}: sequence_number {sequence!r} does not follow {last_number}")
+        else:
+            last_number = sequence
+        if event.event in _RESPONSES_ENDS and end is None:
+            end = number - 1
+    if terminal and end is None:
+        problems.append(
+            "no terminal response.completed, response.incomplete, response.failed or error event"
+        )
     return problems
