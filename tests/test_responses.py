@@ -581,3 +581,36 @@ def test_the_kits_assertions_know_the_responses_wire_format() -> None:
     assert any(
         "sequence_number 0 does not follow" in p for p in sse_problems(replayed, format="openai")
     )
+
+
+def test_read_responses_stream() -> None:
+    from llmsse.testing import read_responses_stream
+
+    source = response_events("Hi there", reasoning="r", tool_calls=[tool_call("f", {"a": 1})])
+    body, _ = run(source, format="openai")
+    reply = read_responses_stream(body)
+    assert (reply.text, reply.reasoning, reply.refusal) == ("Hi there", "r", "")
+    assert [(c.id, c.name, c.arguments) for c in reply.tool_calls] == [("call_0", "f", '{"a":1}')]
+    assert (reply.finish_reason, reply.terminal, reply.error) == (
+        "tool_calls",
+        "response.completed",
+        None,
+    )
+    assert reply.usage == response_event_dicts("x")[-1]["response"]["usage"]
+    assert [e.type for e in reply.response_events] == [e.type for e in source]
+
+    body, _ = run(response_events("Hi", end="failed", error_message=SECRET), format="openai")
+    reply = read_responses_stream(body)
+    assert reply.text == "Hi"
+    assert (reply.terminal, reply.error) == (
+        "error",
+        {"message": GENERIC_MESSAGE, "type": "upstream_error", "code": None},
+    )
+    upstream = read_responses_stream(responses_sse_body(response_event_dicts("x", end="failed")))
+    assert upstream.error is not None and upstream.error["code"] == "server_error"
+    flat = read_responses_stream(responses_sse_body(response_event_dicts("x", end="error")))
+    assert flat.error is not None and flat.error["code"] == "server_error"
+    assert (
+        read_responses_stream(responses_sse_body(response_event_dicts("x", end=None))).terminal
+        is None
+    )

@@ -33,11 +33,13 @@ from llmsse.testing.fake_api import (
 )
 from llmsse.testing.read import (
     OpenAIStreamReply,
+    ResponsesStreamReply,
     TextStreamReply,
     aread_body,
     read_body,
     read_events,
     read_openai_stream,
+    read_responses_stream,
     read_text_stream,
 )
 from llmsse.testing.responses import (
@@ -62,6 +64,7 @@ __all__ = [
     "Reply",
     "Responder",
     "ResponseEnd",
+    "ResponsesStreamReply",
     "StreamError",
     "TextStreamReply",
     "ToolCallSpec",
@@ -79,6 +82,7 @@ __all__ = [
     "read_body",
     "read_events",
     "read_openai_stream",
+    "read_responses_stream",
     "read_text_stream",
     "response_event_dicts",
     "response_events",

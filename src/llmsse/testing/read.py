@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OpenAIStreamReply",
+    "ResponsesStreamReply",
     "TextStreamReply",
     "aread_body",
     "read_body",
     "read_events",
     "read_openai_stream",
+    "read_responses_stream",
     "read_text_stream",
 ]
 
@@ -340,4 +342,79 @@ def read_openai_stream(source: Any) -> OpenAIStreamReply:
                     call.arguments += fragment.function.arguments or ""
     reply.text, reply.reasoning, reply.refusal = "".join(text), "".join(reasoning), "".join(refusal)
     reply.tool_calls = [calls[i] for i in sorted(calls)]
+    return reply
+
+
+@dataclass(slots=True)
+class ResponsesStreamReply:
+    """What an OpenAI client reads from an ``"openai"``-format response of a Responses source.
+
+    Attributes:
+        response_events: The events as the openai SDK's objects, in order.
+        text: The output text deltas joined.
+        reasoning: The reasoning (summary) deltas joined, parts separated by a blank line.
+        refusal: The refusal deltas joined.
+        tool_calls: The function calls (``id`` is the ``call_id``).
+        finish_reason: ``"stop"``/``"tool_calls"`` after ``response.completed``, the
+            mapped reason after ``response.incomplete`` (as ``StreamResult`` has it).
+        usage: The terminal response's usage as the API sent it (``input_tokens``, ...).
+        error: The error of the terminal ``error`` event (flat or nested) or of
+            ``response.failed`` (``response.error``), as a dict; else ``None``.
+        terminal: The type of the terminal event, or ``None`` when the stream just stopped.
+        events: Every event, decoded as a browser would.
+        body: The raw bytes.
+    """
+
+    response_events: list[Any] = field(default_factory=list)
+    text: str = ""
+    reasoning: str = ""
+    refusal: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    terminal: str | None = None
+    events: list[ServerSentEvent] = field(default_factory=list)
+    body: bytes = b""
+
+
+_TERMINAL = ("response.completed", "response.incomplete", "response.failed", "error")
+
+
+def read_responses_stream(source: Any) -> ResponsesStreamReply:
+    """Read a Responses wire-format response (see :func:`read_body` for what it accepts)."""
+    from llmsse._chat import ChatState
+    from llmsse._responses import ResponsesReader, UpstreamError
+    from llmsse.result import StreamResult
+    from llmsse.testing.responses import to_response_event
+
+    body = read_body(source)
+    reply = ResponsesStreamReply(events=parse(body), body=body)
+    result = StreamResult()
+    state = ChatState(result)
+    reader = ResponsesReader(state)
+    for event in reply.events:
+        data = _json_object(event)
+        item = to_response_event(data)
+        reply.response_events.append(item)
+        kind = data.get("type")
+        if kind in _TERMINAL:
+            reply.terminal = kind
+            response = data.get("response")
+            if isinstance(response, dict) and isinstance(response.get("usage"), dict):
+                reply.usage = response["usage"]
+        try:
+            reader.read(item)
+        except UpstreamError:
+            nested = data.get("error")
+            if kind == "response.failed":
+                nested = (data.get("response") or {}).get("error")
+            elif not isinstance(nested, dict):
+                nested = {k: data.get(k) for k in ("code", "message", "param")}
+            reply.error = nested if isinstance(nested, dict) else {}
+        state.pending.clear()
+    state.settle()
+    reply.text, reply.reasoning, reply.refusal = result.text, result.reasoning, result.refusal
+    reply.tool_calls = list(result.tool_calls)
+    reply.finish_reason = result.finish_reason
     return reply
