@@ -614,3 +614,19 @@ def test_read_responses_stream() -> None:
         read_responses_stream(responses_sse_body(response_event_dicts("x", end=None))).terminal
         is None
     )
+
+
+def test_a_format_without_render_fails_with_a_clear_error() -> None:
+    class OnlyChunks(llmsse.Format):
+        def chunk(self, chunk: Any) -> bytes:
+            return b""
+
+        def finish(self) -> bytes:
+            return b"event: done\ndata: \n\n"
+
+        def error(self, error: Any) -> bytes:
+            return b"event: error\ndata: \n\n"
+
+    _, result = run(response_events("x"), format=OnlyChunks)
+    assert isinstance(result.error, NotImplementedError)
+    assert "OnlyChunks does not implement render()" in str(result.error)

@@ -65,7 +65,10 @@ class Format:
         default :meth:`chunk`, :meth:`response_event` and :meth:`text` clear
         ``pending`` after this returns.
         """
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement render(), which chunk(), "
+            "response_event() and text() call unless the format overrides them"
+        )
 
     def chunk(self, chunk: Any) -> bytes:
         """Encode one chat-completion chunk (by default: record it and :meth:`render`)."""
