@@ -444,3 +444,32 @@ def test_sync_reader_thread_sees_the_callers_context() -> None:
     request.set("req-1")
     body = b"".join(llmsse.iter_sse(source(), heartbeat=5.0))
     assert body.startswith(b"data: req-1\n\n")
+
+
+def test_responses_events_give_the_same_bytes_in_every_mode(mode: tuple[Any, ...]) -> None:
+    from llmsse.testing import response_events
+
+    expected = b"".join(llmsse.iter_sse(response_events("a\nb c", reasoning="r"), heartbeat=None))
+    results: list[StreamResult] = []
+    source = make(mode, response_events("a\nb c", reasoning="r"))
+    assert b"".join(consume(mode, source, on_complete=results.append)) == expected
+    assert source.closes == 1
+    assert [(r.text, r.reasoning, r.outcome) for r in results] == [("a\nb c", "r", "finished")]
+
+
+def test_a_responses_failure_event_ends_the_stream_in_every_mode(mode: tuple[Any, ...]) -> None:
+    from llmsse.testing import response_events
+
+    results: list[StreamResult] = []
+    events = response_events("a", end="failed", error_message="sk-secret-token")
+    source = make(mode, [*events, *response_events("never sent")])
+    body = b"".join(consume(mode, source, on_complete=results.append))
+    parsed = llmsse.parse(body)
+    assert [(e.event, e.data) for e in parsed[:-1]] == [("message", "a")]
+    assert json.loads(parsed[-1].data or "") == {
+        "error": {"type": "upstream_error", "message": "The response could not be completed."}
+    }
+    assert b"sk-secret" not in body
+    assert source.closes == 1
+    assert [r.outcome for r in results] == ["failed"]
+    assert isinstance(results[0].error, llmsse.UpstreamError)
