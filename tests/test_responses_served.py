@@ -71,7 +71,10 @@ def test_every_format_over_a_real_server(
     served: tuple[str, App], upstream: FakeChatServer, route: str, fmt: str
 ) -> None:
     url, app = served
-    upstream.reply(Reply("Hello over sockets", reasoning="why"))
+    # The responses.stream() helper of openai 1.66 (the oldest supported) cannot parse
+    # today's reasoning items: reasoning through the plain stream only.
+    reasoning = "why" if route == "create" else ""
+    upstream.reply(Reply("Hello over sockets", reasoning=reasoning or None))
     app.results.clear()
     response = httpx.get(f"{url}/{route}", params={"format": fmt}, timeout=10)
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -82,7 +85,7 @@ def test_every_format_over_a_real_server(
     (result,) = app.results
     assert (result.text, result.reasoning, result.outcome) == (
         "Hello over sockets",
-        "why",
+        reasoning,
         "finished",
     )
 
