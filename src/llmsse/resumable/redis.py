@@ -83,16 +83,17 @@ _APPEND = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'live' then return -1 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'last'))
 local maxlen = tonumber(ARGV[1])
-local trim = '='
-if ARGV[2] == '1' then trim = '~' end
 for i = 3, #ARGV, 2 do
   local id = tonumber(ARGV[i])
   if id > last then
     if id ~= last + 1 then
       return redis.error_reply('llmsse: event id ' .. ARGV[i] .. ' after ' .. last)
     end
-    if maxlen > 0 then
-      redis.call('XADD', KEYS[2], 'MAXLEN', trim, maxlen, '0-' .. ARGV[i], 'd', ARGV[i + 1])
+    if maxlen > 0 and ARGV[2] == '1' then
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '0-' .. ARGV[i], 'd', ARGV[i + 1])
+    elseif maxlen > 0 then
+      -- No "=": Redis before 6.2 knows only "MAXLEN [~] n".
+      redis.call('XADD', KEYS[2], 'MAXLEN', maxlen, '0-' .. ARGV[i], 'd', ARGV[i + 1])
     else
       redis.call('XADD', KEYS[2], '0-' .. ARGV[i], 'd', ARGV[i + 1])
     end
