@@ -318,14 +318,16 @@ def resume_response(
             "llmsse.django.resume_response() waits for the store: in an `async def` view "
             "use `await aresume_response(request, stream_id)`"
         )
-    reader, refusal = _reader(request, stream_id, store, format, heartbeat, retry)
-    if reader is not None:
+    from llmsse.resumable._http import Refusal, probed
+
+    reader = _open_reader(request, stream_id, store, format, heartbeat, retry)
+    if not isinstance(reader, Refusal):
         if _environ.get() is not None:
             status = run_on_background_loop(reader.probe())
         else:  # an ASGI handler's worker thread: wait on the server's loop
             status = async_to_sync(reader.probe)()
-        refusal = _refusal_for(stream_id, status)
-    return _resume_answer(reader, refusal, format, headers)
+        reader = probed(reader, status)
+    return _resume_answer(reader, format, headers)
 
 
 async def aresume_response(
@@ -339,54 +341,50 @@ async def aresume_response(
     headers: Mapping[str, str] | None = None,
 ) -> HttpResponse:
     """:func:`resume_response` for an ``async def`` view (under ASGI or WSGI)."""
-    reader, refusal = _reader(request, stream_id, store, format, heartbeat, retry)
-    if reader is not None:
+    from llmsse.resumable._http import Refusal, probed
+
+    reader = _open_reader(request, stream_id, store, format, heartbeat, retry)
+    if not isinstance(reader, Refusal):
         if _environ.get() is None:
             status = await reader.probe()
         else:
             status = await on_background_loop(reader.probe())
-        refusal = _refusal_for(stream_id, status)
-    return _resume_answer(reader, refusal, format, headers)
+        reader = probed(reader, status)
+    return _resume_answer(reader, format, headers)
 
 
-def _reader(
+def _open_reader(
     request: HttpRequest,
     stream_id: str,
     store: Store | None,
     format: FormatSpec,
     heartbeat: float | None,
     retry: int | None,
-) -> tuple[ResumedStream | None, Refusal | None]:
-    from llmsse.resumable import ResumedStream
-    from llmsse.resumable._http import Refusal, resume_position
+) -> ResumedStream | Refusal:
+    from llmsse.resumable._http import open_reader
 
-    last = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
-    after = resume_position(stream_id, last)
-    if isinstance(after, Refusal):
-        return None, after
-    reader = ResumedStream(
-        stream_id, store=store, last_event_id=after, format=format, heartbeat=heartbeat, retry=retry
+    return open_reader(
+        stream_id,
+        request.headers,
+        request.GET,
+        store=store,
+        format=format,
+        heartbeat=heartbeat,
+        retry=retry,
     )
-    return reader, None
-
-
-def _refusal_for(stream_id: str, status: str) -> Refusal | None:
-    from llmsse.resumable._http import refusal_for
-
-    return refusal_for(stream_id, status)
 
 
 def _resume_answer(
-    reader: ResumedStream | None,
-    refusal: Refusal | None,
+    reader: ResumedStream | Refusal,
     format: FormatSpec,
     headers: Mapping[str, str] | None,
 ) -> HttpResponse:
-    if refusal is not None or reader is None:
-        assert refusal is not None
-        if refusal.status == 204:
+    from llmsse.resumable._http import Refusal
+
+    if isinstance(reader, Refusal):
+        if reader.status == 204:
             return _HttpResponse(status=204)
-        return _HttpResponse(refusal.message, status=refusal.status, content_type="text/plain")
+        return _HttpResponse(reader.message, status=reader.status, content_type="text/plain")
     environ = _environ.get()
     content: Iterator[bytes] | AsyncIterator[bytes]
     if environ is None:

@@ -144,24 +144,22 @@ def resume_response(
 
     Args are those of :func:`llmsse.starlette.resume_response`, without the request.
     """
-    from llmsse.resumable import ResumedStream
-    from llmsse.resumable._http import Refusal, refusal_for, resume_position
+    from llmsse.resumable._http import Refusal, open_reader, probed
 
     request = flask.request
-    last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    after = resume_position(stream_id, last)
-    if not isinstance(after, Refusal):
-        reader = ResumedStream(
-            stream_id,
-            store=store,
-            last_event_id=after,
-            format=format,
-            heartbeat=heartbeat,
-            retry=retry,
-        )
-        after = refusal_for(stream_id, run_on_background_loop(reader.probe())) or after
-    if isinstance(after, Refusal):
-        return flask.Response(after.message, status=after.status, mimetype="text/plain")
+    reader = open_reader(
+        stream_id,
+        request.headers,
+        request.args,
+        store=store,
+        format=format,
+        heartbeat=heartbeat,
+        retry=retry,
+    )
+    if not isinstance(reader, Refusal):
+        reader = probed(reader, run_on_background_loop(reader.probe()))
+    if isinstance(reader, Refusal):
+        return flask.Response(reader.message, status=reader.status, mimetype="text/plain")
     body: Iterator[bytes] = BackgroundIterator(reader)
     sock = connection_socket(request.environ)
     if sock is not None:

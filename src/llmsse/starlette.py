@@ -304,25 +304,23 @@ async def resume_response(
         retry: Reconnection time (ms) for ``EventSource``, sent with the first bytes.
         headers: Extra response headers, applied over the SSE headers.
     """
-    from llmsse.resumable import aresume_sse
-    from llmsse.resumable._http import Refusal, refusal_for, resume_position
+    from llmsse.resumable._http import Refusal, open_reader, probed
 
-    last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    after = resume_position(stream_id, last)
-    if not isinstance(after, Refusal):
-        reader = aresume_sse(
-            stream_id,
-            store=store,
-            last_event_id=after,
-            format=format,
-            heartbeat=heartbeat,
-            retry=retry,
-        )
-        after = refusal_for(stream_id, await reader.probe()) or after
-    if isinstance(after, Refusal):
-        if after.status == 204:
+    reader = open_reader(
+        stream_id,
+        request.headers,
+        request.query_params,
+        store=store,
+        format=format,
+        heartbeat=heartbeat,
+        retry=retry,
+    )
+    if not isinstance(reader, Refusal):
+        reader = probed(reader, await reader.probe())
+    if isinstance(reader, Refusal):
+        if reader.status == 204:
             return Response(status_code=204)
-        return PlainTextResponse(after.message, status_code=after.status)
+        return PlainTextResponse(reader.message, status_code=reader.status)
     merged = {name.lower(): value for name, value in sse_headers(format).items()}
     merged.update((name.lower(), value) for name, value in (headers or {}).items())
     return _ResumedResponse(reader, merged)

@@ -1,12 +1,26 @@
-"""What the adapters' ``resume_response`` decide before any framework object is made."""
+"""What the adapters' ``resume_response`` decide before any framework object is made.
+
+Every adapter does the same: :func:`open_reader` (the client's position from the request,
+404 or 400 when the URL or the position is unusable), then the reader's
+:meth:`~llmsse.resumable.ResumedStream.probe` wherever that framework runs a coroutine,
+then :func:`probed` (404 for a missing stream, 204 when nothing is left). What remains
+is a :class:`Refusal` or a reader to stream, which the adapter turns into its own response.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmsse.resumable._args import check_stream_id, parse_last_event_id
+from llmsse.resumable._reader import ResumedStream
 
-__all__ = ["Refusal", "refusal_for", "resume_position"]
+if TYPE_CHECKING:
+    from llmsse.formats import FormatSpec
+    from llmsse.resumable._reader import ResumeStatus
+    from llmsse.resumable._store import Store
+
+__all__ = ["Refusal", "open_reader", "probed", "refusal_for", "resume_position"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +29,48 @@ class Refusal:
 
     status: int
     message: str = ""
+
+
+class Lookup(Protocol):
+    """A request's headers or query parameters, as every framework offers them."""
+
+    def get(self, key: str, /) -> Any: ...
+
+
+def open_reader(
+    stream_id: str,
+    headers: Lookup,
+    query: Lookup,
+    *,
+    store: Store | None,
+    format: FormatSpec,
+    heartbeat: float | None,
+    retry: int | None,
+) -> ResumedStream | Refusal:
+    """The reader for a resume request, not yet probed, or the request's refusal.
+
+    The client's position is its ``Last-Event-ID`` header (``headers`` must look it up
+    case-insensitively, as every framework's do), else the ``last_event_id`` query
+    parameter, else none; see :func:`resume_position` for the refusals.
+    """
+    last = headers.get("Last-Event-ID") or query.get("last_event_id")
+    after = resume_position(stream_id, last)
+    if isinstance(after, Refusal):
+        return after
+    return ResumedStream(
+        stream_id,
+        store=store,
+        last_event_id=after,
+        format=format,
+        heartbeat=heartbeat,
+        retry=retry,
+    )
+
+
+def probed(reader: ResumedStream, status: ResumeStatus) -> ResumedStream | Refusal:
+    """``reader`` once its :meth:`~llmsse.resumable.ResumedStream.probe` returned
+    ``status``, or the refusal that status calls for (see :func:`refusal_for`)."""
+    return refusal_for(reader.stream_id, status) or reader
 
 
 def resume_position(stream_id: str, last_event_id: str | None) -> int | Refusal:
