@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from hypothesis import strategies as st
@@ -111,3 +112,21 @@ def mixed_events(steps: list[tuple[Any, ...]]) -> tuple[list[dict[str, Any]], di
         "finish_reason": "tool_calls" if calls else "stop",
     }
     return events, expected
+
+
+def seeded_mixes(seed: int, count: int = 40) -> list[list[dict[str, Any]]]:
+    """``count`` random :func:`mixed_events` streams (up to 10 steps each, some empty
+    pieces), the same ones for a given ``seed``."""
+    rng = random.Random(seed)
+    kinds = ["text", "refusal", "summary", "call"]
+    mixes = []
+    for _ in range(count):
+        steps: list[tuple[Any, ...]] = []
+        for _ in range(rng.randint(0, 10)):
+            kind = rng.choice(kinds)
+            piece = rng.choice(["", "a", "b\n", "é", '{"k":', "1}"])
+            steps.append(
+                (kind, piece) if kind in ("text", "refusal") else (kind, rng.randint(0, 2), piece)
+            )
+        mixes.append(mixed_events(steps)[0])
+    return mixes

@@ -8,12 +8,9 @@ JS client (``@ag-ui/client``'s ``verifyEvents``) enforces, PROTOCOLS.md §5.3.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import json
-import os
 import random
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,7 +26,8 @@ from openai.types.chat import ChatCompletionChunk
 
 import llmsse
 from _chunks import answer, chunk, usage_chunk
-from _responses import mixed_events, ops
+from _node import node_with, read_streams
+from _responses import mixed_events, ops, seeded_mixes
 from llmsse import StreamResult, sse_headers
 from llmsse._errors import GENERIC_MESSAGE
 from llmsse.formats import FORMATS, AGUIFormat
@@ -692,49 +690,15 @@ def test_any_responses_event_mix_keeps_the_lifecycle(steps: list[tuple[Any, ...]
 # --- AG-UI's own client -----------------------------------------------------------------------
 
 JS = Path(__file__).parent / "js" / "ag-ui"
-HOW = "install Node.js 18+ and npm; tests/js/ag-ui is then set up with `npm ci` on first use"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"the AG-UI client tests must run on CI: {reason} ({HOW})", pytrace=False)
-    pytest.skip(f"{reason}: to run the AG-UI client tests, {HOW}")
 
 
 @pytest.fixture(scope="session")
 def http_agent() -> Callable[[list[bytes]], list[dict[str, Any]]]:
     """``read(bodies)``: what ``HttpAgent`` (``@ag-ui/client`` 1.0.0) makes of each body."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node and npm are not on PATH")
-    assert node is not None and npm is not None
-    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
-    if int(version.lstrip("v").split(".")[0]) < 18:
-        _unavailable(f"Node {version.strip()} is too old (@ag-ui/client needs 18+)")
-    if not (JS / "node_modules" / "@ag-ui" / "client" / "package.json").exists():
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            _unavailable(f"`npm ci` in tests/js/ag-ui failed: {done.stderr.strip()[-500:]}")
+    node = node_with(JS, ["@ag-ui/client"], tests="the AG-UI client tests", needs="@ag-ui/client")
 
     def read(bodies: list[bytes], piece: int = 7) -> list[dict[str, Any]]:
-        request = {"streams": [base64.b64encode(b).decode() for b in bodies], "piece": piece}
-        done = subprocess.run(
-            [node, str(JS / "read_ag_ui_stream.mjs")],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=JS,
-        )
-        assert done.returncode == 0, done.stderr
-        results: list[dict[str, Any]] = json.loads(done.stdout)
-        return results
+        return read_streams(node, JS / "read_ag_ui_stream.mjs", bodies, piece)
 
     return read
 
@@ -863,17 +827,7 @@ def test_http_agent_reads_a_responses_source(http_agent: Any) -> None:
             FakeStream(response_events("x y"), first_delay=0.25), heartbeat=0.1, ids=True
         ),
     }
-    rng = random.Random(6)
-    kinds = ["text", "refusal", "summary", "call"]
-    for n in range(40):
-        steps: list[tuple[Any, ...]] = []
-        for _ in range(rng.randint(0, 10)):
-            kind = rng.choice(kinds)
-            piece = rng.choice(["", "a", "b\n", "é", '{"k":', "1}"])
-            steps.append(
-                (kind, piece) if kind in ("text", "refusal") else (kind, rng.randint(0, 2), piece)
-            )
-        dicts, _ = mixed_events(steps)
+    for n, dicts in enumerate(seeded_mixes(6)):
         streams[f"mix {n}"] = body([to_response_event(d) for d in dicts])
     reads = dict(zip(streams, http_agent(list(streams.values())), strict=True))
     for name, data in streams.items():

@@ -8,13 +8,9 @@ llmsse's bytes: ``DefaultChatTransport`` parses and validates every chunk agains
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import json
-import os
 import random
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +22,8 @@ from openai.types.chat import ChatCompletionChunk
 
 import llmsse
 from _chunks import USAGE, answer, chunk, usage_chunk
-from _responses import mixed_events, ops
+from _node import node_with, read_streams
+from _responses import mixed_events, ops, seeded_mixes
 from llmsse import StreamResult, sse_headers
 from llmsse._errors import GENERIC_MESSAGE
 from llmsse._json import dumps
@@ -584,13 +581,6 @@ def test_any_responses_event_mix_keeps_the_lifecycle(steps: list[tuple[Any, ...]
 # --- the AI SDK's own client ---------------------------------------------------------------
 
 JS = Path(__file__).parent / "js"
-HOW = "install Node.js 18+ and npm; tests/js is then set up with `npm ci` on first use"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"the AI SDK client tests must run on CI: {reason} ({HOW})", pytrace=False)
-    pytest.skip(f"{reason}: to run the AI SDK client tests, {HOW}")
 
 
 # The npm packages (tests/js/package.json): ai 6 as "ai", and ai 5 and 7 under aliases.
@@ -601,25 +591,9 @@ CLIENTS = {"ai@6.0.326": "ai", "ai@5.0.277": "ai5", "ai@7.0.173": "ai7"}
 @pytest.fixture(scope="session")
 def node_modules() -> str:
     """The path of ``node``, once tests/js has its packages (``npm ci`` on first use)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node and npm are not on PATH")
-    assert node is not None and npm is not None
-    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
-    if int(version.lstrip("v").split(".")[0]) < 18:
-        _unavailable(f"Node {version.strip()} is too old (the ai package needs 18+)")
-    installed = JS / "node_modules"
-    if not all((installed / name / "package.json").exists() for name in CLIENTS.values()):
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            _unavailable(f"`npm ci` in tests/js failed: {done.stderr.strip()[-500:]}")
-    return node
+    return node_with(
+        JS, list(CLIENTS.values()), tests="the AI SDK client tests", needs="the ai package"
+    )
 
 
 @pytest.fixture(params=list(CLIENTS.values()), ids=list(CLIENTS))
@@ -630,22 +604,7 @@ def ai_sdk(
     node, client = node_modules, request.param
 
     def read(bodies: list[bytes], piece: int = 7) -> list[dict[str, Any]]:
-        request = {
-            "streams": [base64.b64encode(b).decode() for b in bodies],
-            "piece": piece,
-            "client": client,
-        }
-        done = subprocess.run(
-            [node, str(JS / "read_ui_stream.mjs")],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=JS,
-        )
-        assert done.returncode == 0, done.stderr
-        results: list[dict[str, Any]] = json.loads(done.stdout)
-        return results
+        return read_streams(node, JS / "read_ui_stream.mjs", bodies, piece, client=client)
 
     yield read
 
@@ -786,17 +745,7 @@ def test_the_ai_sdk_reads_a_responses_source(ai_sdk: Any) -> None:
             FakeStream(response_events("x y"), first_delay=0.25), heartbeat=0.1, ids=True
         ),
     }
-    rng = random.Random(6)
-    kinds = ["text", "refusal", "summary", "call"]
-    for n in range(40):
-        steps = []
-        for _ in range(rng.randint(0, 10)):
-            kind = rng.choice(kinds)
-            piece = rng.choice(["", "a", "b\n", "é", '{"k":', "1}"])
-            steps.append(
-                (kind, piece) if kind in ("text", "refusal") else (kind, rng.randint(0, 2), piece)
-            )
-        dicts, _ = mixed_events(steps)
+    for n, dicts in enumerate(seeded_mixes(6)):
         streams[f"mix {n}"] = body([to_response_event(d) for d in dicts])
     reads = dict(zip(streams, ai_sdk(list(streams.values())), strict=True))
     for name, data in streams.items():
