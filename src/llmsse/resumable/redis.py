@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     import redis.asyncio
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
 __all__ = ["RedisStore"]
+
+_T = TypeVar("_T")
 
 #: Entries fetched per read; a reader far behind gets the rest on its next read.
 _COUNT = 1000
@@ -222,17 +225,15 @@ class RedisStore(Store):
             that client's loop only.
         url: a Redis URL (``redis://127.0.0.1:6379/0``) instead of a client. The store then
             opens one client per running event loop (an ASGI app's loop, the background loop
-            that serves WSGI apps, a test's loop), each with a retry policy that rides out a
-            restart of Redis of up to about ``retry_for`` seconds, and closes them in
-            :meth:`aclose`.
+            that serves WSGI apps, a test's loop) and closes them in :meth:`aclose`.
         prefix: the first part of every key and of the cancel channel.
         maxlen: keep at most about this many events per stream (``None``: all of them). A
             reader that resumes before the oldest kept event gets a :class:`Batch` with
             ``gap`` set; the check is exact even with ``approximate`` trimming.
         approximate: trim with ``MAXLEN ~`` (whole radix-tree nodes, cheaper; Redis may keep
             somewhat more than ``maxlen``) rather than exactly.
-        retry_for: with ``url``: how long (seconds, about) a command keeps retrying while
-            Redis cannot be reached before ``redis.exceptions.ConnectionError`` is raised.
+        retry_for: about how long (seconds) a call keeps retrying while Redis cannot be
+            reached, before ``redis.exceptions.ConnectionError`` is raised.
         client_options: with ``url``: more keyword arguments for ``Redis.from_url``. Each
             reader waiting for events holds a connection of the pool: the store raises its
             ``max_connections`` to 10,000 (recent redis-py releases default to 100).
@@ -302,10 +303,10 @@ class RedisStore(Store):
                 )
             client, owned = self._client, False
         else:
-            # Backoff 50, 100, 200, 400 ms, then 500 ms between attempts.
-            retries = 4 + max(0, math.ceil((self._retry_for - 0.75) / 0.5))
+            # A few quick retries in redis-py (50, 100, 200 ms); the store's own loop
+            # (_call) goes on for retry_for.
             options: dict[str, Any] = {
-                "retry": Retry(ExponentialBackoff(cap=0.5, base=0.025), retries),
+                "retry": Retry(ExponentialBackoff(cap=0.2, base=0.025), 3),
                 # redis-py 5 retries only the errors listed here, whatever ``retry`` says.
                 "retry_on_error": [RedisConnectionError, RedisTimeoutError],
                 "socket_connect_timeout": 2.0,
@@ -335,6 +336,28 @@ class RedisStore(Store):
             return 60.0
         return max(0.05, float(timeout) / 2)
 
+    async def _call(self, command: Callable[[], Awaitable[_T]]) -> _T:
+        """``await command()``, again after a connection error until ``retry_for`` seconds
+        have passed since the first one (every command of the store is safe to repeat).
+
+        redis-py retries inside a command too, but not everywhere: 5.0.x opens a pooled
+        connection outside its retry, so a command sent while Redis is down fails at once.
+        """
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        pause = 0.05
+        while True:
+            try:
+                return await command()
+            except (RedisConnectionError, RedisTimeoutError):
+                now = loop.time()
+                if deadline is None:
+                    deadline = now + self._retry_for
+                if now >= deadline:
+                    raise
+                await asyncio.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 0.5)
+
     # -- the Store interface -------------------------------------------------------------
 
     async def create(self, stream_id: str, *, ttl: float) -> bool:
@@ -344,7 +367,8 @@ class RedisStore(Store):
         state = self._state()
         # The token makes a retry after a lost reply find its own stream, not a taken id.
         token = secrets.token_hex(8)
-        created = await state.create(keys=self._keys(stream_id), args=[ttl_ms, token])
+        keys = self._keys(stream_id)
+        created = await self._call(lambda: state.create(keys=keys, args=[ttl_ms, token]))
         return bool(int(created))
 
     async def append(self, stream_id: str, events: Sequence[tuple[int, bytes]]) -> None:
@@ -359,7 +383,8 @@ class RedisStore(Store):
             args.append(int(event_id))
             args.append(data)
         try:
-            await state.append(keys=self._keys(stream_id), args=args)
+            keys = self._keys(stream_id)
+            await self._call(lambda: state.append(keys=keys, args=args))
         except ResponseError as error:
             if "llmsse: event id" in str(error):
                 raise ValueError(f"stream {stream_id!r}: {error}") from None
@@ -370,7 +395,8 @@ class RedisStore(Store):
         seconds from now."""
         expire_ms = _ms(_check_seconds("expire", expire, zero=True))
         state = self._state()
-        await state.finish(keys=self._keys(stream_id), args=[expire_ms])
+        keys = self._keys(stream_id)
+        await self._call(lambda: state.finish(keys=keys, args=[expire_ms]))
 
     async def read(self, stream_id: str, after: int, *, block: float) -> Batch:
         """Events after ``after``: one ``XRANGE`` with the stream's state, then, when there
@@ -406,9 +432,10 @@ class RedisStore(Store):
             # From an explicit id (not "$"): whatever was added since the XRANGE comes back
             # at once, so nothing slips in between the two commands.
             wait = min(remaining, self._block_slice(state.client))
-            reply = await state.client.xread(
-                {keys[1]: f"0-{after}"}, count=_COUNT, block=max(1, _ms(wait))
+            xread = functools.partial(
+                state.client.xread, {keys[1]: f"0-{after}"}, count=_COUNT, block=max(1, _ms(wait))
             )
+            reply = await self._call(xread)
             entries = _xread_entries(reply)
             if entries:
                 batch = _batch(entries, after, "live")
@@ -426,7 +453,9 @@ class RedisStore(Store):
             state.live.pop(stream_id, None)
 
     async def _read_now(self, state: _LoopState, keys: list[str], after: int) -> Batch:
-        stream_state, last, raw = await state.read(keys=keys, args=[after + 1, _COUNT])
+        stream_state, last, raw = await self._call(
+            lambda: state.read(keys=keys, args=[after + 1, _COUNT])
+        )
         name = _text(stream_state)
         if not name:
             return Batch(events=(), state="missing")
@@ -445,7 +474,8 @@ class RedisStore(Store):
         """Set the stream's cancel flag and publish its id on the store's channel;
         ``False`` when the stream is missing or finished."""
         state = self._state()
-        done = await state.cancel(keys=self._keys(stream_id)[:1], args=[self._channel, stream_id])
+        keys = self._keys(stream_id)[:1]
+        done = await self._call(lambda: state.cancel(keys=keys, args=[self._channel, stream_id]))
         return bool(int(done))
 
     async def wait_cancelled(self, stream_id: str) -> None:
