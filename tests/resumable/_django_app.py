@@ -2,27 +2,14 @@
 under ``/chat`` and as ``async def`` views under ``/achat``.
 
 In a process where other tests configured Django first, apply ``SETTINGS`` with
-``override_settings`` and build the handlers inside.
+``override_settings`` and build the handlers inside (see ``tests/_django.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from _django import project_settings
 
-import django
-from django.conf import settings
-
-SETTINGS: dict[str, Any] = {
-    "DEBUG": False,
-    "ALLOWED_HOSTS": ["*"],
-    "ROOT_URLCONF": __name__,
-    # As in many real projects: it must leave the stream alone.
-    "MIDDLEWARE": ["django.middleware.gzip.GZipMiddleware"],
-}
-
-if not settings.configured:
-    settings.configure(SECRET_KEY="llmsse-tests", INSTALLED_APPS=[], DATABASES={}, **SETTINGS)
-    django.setup()
+SETTINGS = project_settings(__name__)
 
 from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402

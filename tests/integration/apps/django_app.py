@@ -14,22 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import django
-from django.conf import settings
+from _django import project_settings
 
 #: What these tests need; in a process where other tests configured Django first, apply it
 #: with ``override_settings(**SETTINGS)`` and build the handlers inside (they load the
 #: middleware when they are made).
-SETTINGS: dict[str, Any] = {
-    "DEBUG": False,
-    "ALLOWED_HOSTS": ["*"],
-    "ROOT_URLCONF": __name__,
-    "MIDDLEWARE": ["django.middleware.gzip.GZipMiddleware"],
-}
-
-if not settings.configured:
-    settings.configure(SECRET_KEY="llmsse-tests", INSTALLED_APPS=[], DATABASES={}, **SETTINGS)
-    django.setup()
+SETTINGS = project_settings(__name__)
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
