@@ -198,12 +198,7 @@ class MemoryStore(Store):
                     return Batch((), state)
                 waiter = Waiter()
                 stream.waiters.append(waiter)
-            try:
-                await waiter.wait(remaining)
-            finally:
-                # Timed out or cancelled: do not leave the waiter behind on an idle stream.
-                with self._lock, contextlib.suppress(ValueError):
-                    stream.waiters.remove(waiter)
+            await self._wait(waiter, stream.waiters, remaining)
 
     async def cancel(self, stream_id: str) -> bool:
         """Flag the stream cancelled and wake its producer; ``False`` if missing or finished."""
@@ -224,8 +219,14 @@ class MemoryStore(Store):
                     return
                 waiter = Waiter()
                 stream.cancel_waiters.append(waiter)
-            try:
-                await waiter.wait(None)
-            finally:
-                with self._lock, contextlib.suppress(ValueError):
-                    stream.cancel_waiters.remove(waiter)
+            await self._wait(waiter, stream.cancel_waiters, None)
+
+    async def _wait(self, waiter: Waiter, waiters: list[Waiter], timeout: float | None) -> None:
+        """Wait for ``waiter`` (at most ``timeout`` seconds), then take it off ``waiters``,
+        the list it joined (a wake-up detached that list already)."""
+        try:
+            await waiter.wait(timeout)
+        finally:
+            # Timed out or cancelled: do not leave the waiter behind on an idle stream.
+            with self._lock, contextlib.suppress(ValueError):
+                waiters.remove(waiter)
