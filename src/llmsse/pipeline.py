@@ -12,10 +12,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from llmsse._errors import OnError, error_payload
+from llmsse._fastpath import text_feed
 from llmsse._options import Options, check_options
 from llmsse._sources import END, SyncSource, check_source, refeed
+from llmsse.event import encode_data
 from llmsse.formats import FormatSpec
 from llmsse.formats.base import Format
+from llmsse.formats.text import TextFormat
 from llmsse.result import StreamResult
 
 __all__ = ["iter_sse"]
@@ -90,6 +93,11 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     result = fmt.result
     result.outcome = "disconnected"
     failure: BaseException | None = None
+    # The text format's chunk() fast path, inlined below for a source of openai chunks
+    # (saves a call per chunk); only for TextFormat itself, a subclass may override chunk().
+    text_chunk = fmt.chunk if type(fmt) is TextFormat and not options.ids else None
+    add_text = fmt.state.add_text if fmt.accumulate else None
+    fast = False
     try:
         yield b""  # primed by iter_sse, never seen by the consumer
         head = fmt.start()
@@ -97,10 +105,46 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
             yield head
         feed: Callable[[Any], bytes] | None = None
         for item in handle.it:
+            if fast:
+                # TextFormat.chunk()'s fast path, the same reads in the same order:
+                # keep the two in step. Only reads inside the try.
+                text = None
+                try:
+                    fields = item.__dict__
+                    choices = fields["choices"]
+                    if fields["usage"] is None and len(choices) == 1:
+                        fields = choices[0].__dict__
+                        if not fields["index"] and fields["finish_reason"] is None:
+                            delta = fields["delta"]
+                            fields = delta.__dict__
+                            text = fields["content"]
+                            if not (
+                                text
+                                and type(text) is str
+                                and not (
+                                    fields["refusal"]
+                                    or fields["tool_calls"]
+                                    or delta.__pydantic_extra__
+                                )
+                            ):
+                                text = None
+                except (AttributeError, KeyError, TypeError):
+                    text = None
+                if text is not None:
+                    if add_text is not None:
+                        add_text(text)
+                    if "\n" in text or "\r" in text:
+                        yield encode_data(text)
+                    else:
+                        yield f"data: {text}\n\n".encode()
+                    continue
             try:
                 out = feed(item)  # type: ignore[misc]
             except Exception as exc:
                 feed, out = refeed(fmt, feed, item, exc)
+                fast = feed == text_chunk
+                if type(item) is str:
+                    feed = text_feed(fmt, options.ids) or feed
             if out:
                 yield out
         result.outcome = "finished"
@@ -246,6 +290,8 @@ def _threaded(
                     out = feed(item)  # type: ignore[misc]
                 except Exception as exc:
                     feed, out = refeed(fmt, feed, item, exc)
+                    if type(item) is str:
+                        feed = text_feed(fmt, options.ids) or feed
             except Exception as exc:
                 failure = exc
                 break
