@@ -12,8 +12,9 @@ objects (built once, the way the SDK builds them) and yields ``bytes``:
     llmsse openai    iter_sse(chunks, format="openai", heartbeat=None)
     llmsse ai-sdk    iter_sse(chunks, format="ai-sdk", heartbeat=None)
     llmsse ag-ui     iter_sse(chunks, format="ag-ui",  heartbeat=None)
-    llmsse responses the same text as Responses API output_text.delta events
-                     (built once from the chunks, untimed), format="text"
+    llmsse responses  the same text as Responses API output_text.delta events
+                      (built once from the chunks, untimed), format="text"
+    llmsse text+saved  the text row with on_complete=: the answer is also kept for the hook
     naive f-string   the tutorial loop, f"data: {delta}\n\n".encode()
     fastapi.sse      format_sse_event(data_str=delta), what FastAPI's router calls
                      for ``yield ServerSentEvent(raw_data=delta)``
@@ -271,6 +272,10 @@ def _llmsse_contenders() -> tuple[list[tuple[str, Callable[[list[Any]], Iterator
     def text(chunks: list[Any]) -> Iterator[bytes]:
         return iter_sse(chunks, format="text", heartbeat=None)
 
+    def text_saved(chunks: list[Any]) -> Iterator[bytes]:
+        # With on_complete the text format also keeps the whole answer for the hook.
+        return iter_sse(chunks, format="text", heartbeat=None, on_complete=_discard)
+
     def openai(chunks: list[Any]) -> Iterator[bytes]:
         return iter_sse(chunks, format="openai", heartbeat=None)
 
@@ -296,6 +301,7 @@ def _llmsse_contenders() -> tuple[list[tuple[str, Callable[[list[Any]], Iterator
         ("llmsse openai", openai),
         ("llmsse ai-sdk", ai_sdk),
         ("llmsse ag-ui", ag_ui),
+        ("llmsse text+saved", text_saved),
     ]
     return rows, ""
 
@@ -324,6 +330,10 @@ def _responses_events(chunks: list[Any]) -> list[Any]:
     return events
 
 
+def _discard(result: Any) -> None:
+    pass
+
+
 PEERS: list[tuple[str, Callable[[list[Any]], Iterator[bytes]]]] = [
     ("naive f-string", naive_loop),
     ("fastapi.sse", fastapi_format),
@@ -338,6 +348,7 @@ NOTES = {
     "llmsse openai": "wire-compatible chunk JSON + [DONE]",
     "llmsse ai-sdk": "UI message stream chunks for useChat",
     "llmsse ag-ui": "AG-UI events for HttpAgent",
+    "llmsse text+saved": "text with on_complete (keeps the answer)",
     "naive f-string": "breaks on newlines in a token",
     "fastapi.sse": "format_sse_event(data_str=delta)",
     "fastapi.sse+model": "+ ServerSentEvent(raw_data=delta)",

@@ -13,6 +13,7 @@ import anyio
 import anyio.to_thread
 
 from llmsse._errors import OnError, error_payload
+from llmsse._fastpath import text_feed
 from llmsse._options import PING, Options, check_options
 from llmsse._sources import END, SyncSource, aclose_source, check_source, is_async_source, refeed
 from llmsse._spawn import Background
@@ -80,6 +81,12 @@ class _Events:
         self._started = True
         return self._agen.__anext__()
 
+    def events(self) -> AsyncGenerator[bytes, None]:
+        """The generator behind this iterator, for an adapter's own loop: one Python call
+        less per event than going through :meth:`__anext__`. :meth:`aclose` still works."""
+        self._started = True
+        return self._agen
+
     async def aclose(self) -> None:
         """Stop the stream: closes the source (exactly once) and reports "disconnected"."""
         if self._started:
@@ -90,6 +97,11 @@ class _Events:
         self._fmt.result.outcome = "disconnected"
         with anyio.CancelScope(shield=True):
             await _end(self._handle, self._fmt, self._options)
+
+
+def events_of(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """What an adapter iterates to send ``stream`` (from :func:`aiter_sse`), the fastest way."""
+    return stream.events() if isinstance(stream, _Events) else stream
 
 
 class _AsyncSource:
@@ -147,13 +159,18 @@ async def _run(handle: Any, fmt: Format, options: Options) -> AsyncGenerator[byt
         head = fmt.start()
         if head:
             yield head
+        take: Callable[[], Any] = _empty
         if options.heartbeat is None:
             get = pull
         else:
-            producer, get, release = _background(pull, options.heartbeat)
+            producer, take, get, release = _background(handle, pull, options.heartbeat)
         feed: Callable[[Any], bytes] | None = None
         while True:
-            item = await get()
+            # What the producer has queued is taken without a coroutine per item; only
+            # an empty queue costs an await.
+            item = take()
+            if item is _EMPTY:
+                item = await get()
             if item is END:
                 break
             if item is PING:
@@ -163,6 +180,8 @@ async def _run(handle: Any, fmt: Format, options: Options) -> AsyncGenerator[byt
                 out = feed(item)  # type: ignore[misc]
             except Exception as exc:
                 feed, out = refeed(fmt, feed, item, exc)
+                if type(item) is str:
+                    feed = text_feed(fmt, options.ids) or feed
             if out:
                 yield out
         result.outcome = "finished"
@@ -226,6 +245,21 @@ class _Handoff:
             self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self.loop = None  # trio
+
+    def take(self) -> Any:
+        """The next item if one is queued, else ``_EMPTY`` (then await :meth:`get`)."""
+        items = self.items
+        if not items:
+            return _EMPTY
+        item = items.popleft()
+        space = self.space
+        if space is not None and len(items) <= self.limit // 2:
+            self.space = None
+            space.set()
+        if item is _FAILED:
+            assert self.failure is not None
+            raise self.failure
+        return item
 
     def put(self, item: Any) -> anyio.Event | None:
         """Queue ``item``; return an event to wait on when the consumer is far behind."""
@@ -291,19 +325,41 @@ class _Handoff:
 
 
 _FAILED: Any = object()
+_EMPTY: Any = object()
+
+
+def _empty() -> Any:
+    return _EMPTY
 
 
 def _background(
-    pull: Callable[[], Awaitable[Any]], heartbeat: float
-) -> tuple[Background, Callable[[], Awaitable[Any]], Callable[[], None]]:
-    """Pull items in a background task; the getter returns ``PING`` after ``heartbeat`` s idle."""
+    handle: Any, pull: Callable[[], Awaitable[Any]], heartbeat: float
+) -> tuple[Background, Callable[[], Any], Callable[[], Awaitable[Any]], Callable[[], None]]:
+    """Pull items in a background task.
+
+    Returns the task, ``take()`` (an item if one is queued, else ``_EMPTY``), ``get()``
+    (awaits the next item; ``PING`` after ``heartbeat`` s idle) and ``release()``.
+    """
     handoff = _Handoff(_BUFFER, heartbeat)
+    put = handoff.put
 
     async def produce() -> None:
         try:
+            if isinstance(handle, _AsyncSource):
+                # _AsyncSource.next() inlined: one coroutine less per item.
+                anext = handle.it.__anext__
+                while True:
+                    try:
+                        item = await anext()
+                    except StopAsyncIteration:
+                        put(END)
+                        return
+                    full = put(item)
+                    if full is not None:
+                        await full.wait()
             while True:
                 item = await pull()
-                full = handoff.put(item)
+                full = put(item)
                 if item is END:
                     return
                 if full is not None:
@@ -312,9 +368,9 @@ def _background(
             raise
         except BaseException as exc:
             handoff.failure = exc
-            handoff.put(_FAILED)
+            put(_FAILED)
 
-    return Background(produce), handoff.get, handoff.release
+    return Background(produce), handoff.take, handoff.get, handoff.release
 
 
 async def _close(handle: Any) -> None:

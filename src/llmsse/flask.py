@@ -104,6 +104,11 @@ class _InContext(Iterator[bytes]):
         self._body = body
         self._wrapped: Iterator[bytes] = flask.stream_with_context(body)
 
+    def __iter__(self) -> Iterator[bytes]:
+        # The server iterates Flask's generator itself (one Python call less per event);
+        # it still calls close() on this object.
+        return self._wrapped
+
     def __next__(self) -> bytes:
         return next(self._wrapped)
 

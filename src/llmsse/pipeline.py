@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -12,18 +13,24 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from llmsse._errors import OnError, error_payload
+from llmsse._fastpath import text_feed
 from llmsse._options import Options, check_options
 from llmsse._sources import END, SyncSource, check_source, refeed
+from llmsse.event import encode_data
 from llmsse.formats import FormatSpec
 from llmsse.formats.base import Format
+from llmsse.formats.text import TextFormat
 from llmsse.result import StreamResult
 
 __all__ = ["iter_sse"]
 
 logger = logging.getLogger("llmsse")
 
-_ITEM, _FAIL = 0, 1
 _QUEUE_SIZE = 256
+_NOTHING: Any = object()  # _Handoff.wait() timed out
+_FAILED: Any = object()  # the source raised: _Handoff.failure
+# Free-threaded CPython (3.13t and later) without its GIL re-enabled.
+_FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def iter_sse(
@@ -90,6 +97,11 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     result = fmt.result
     result.outcome = "disconnected"
     failure: BaseException | None = None
+    # The text format's chunk() fast path, inlined below for a source of openai chunks
+    # (saves a call per chunk); only for TextFormat itself, a subclass may override chunk().
+    text_chunk = fmt.chunk if type(fmt) is TextFormat and not options.ids else None
+    add_text = fmt.state.add_text if fmt.accumulate else None
+    fast = False
     try:
         yield b""  # primed by iter_sse, never seen by the consumer
         head = fmt.start()
@@ -97,10 +109,46 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
             yield head
         feed: Callable[[Any], bytes] | None = None
         for item in handle.it:
+            if fast:
+                # TextFormat.chunk()'s fast path, the same reads in the same order:
+                # keep the two in step. Only reads inside the try.
+                text = None
+                try:
+                    fields = item.__dict__
+                    choices = fields["choices"]
+                    if fields["usage"] is None and len(choices) == 1:
+                        fields = choices[0].__dict__
+                        if not fields["index"] and fields["finish_reason"] is None:
+                            delta = fields["delta"]
+                            fields = delta.__dict__
+                            text = fields["content"]
+                            if not (
+                                text
+                                and type(text) is str
+                                and not (
+                                    fields["refusal"]
+                                    or fields["tool_calls"]
+                                    or delta.__pydantic_extra__
+                                )
+                            ):
+                                text = None
+                except (AttributeError, KeyError, TypeError):
+                    text = None
+                if text is not None:
+                    if add_text is not None:
+                        add_text(text)
+                    if "\n" in text or "\r" in text:
+                        yield encode_data(text)
+                    else:
+                        yield f"data: {text}\n\n".encode()
+                    continue
             try:
                 out = feed(item)  # type: ignore[misc]
             except Exception as exc:
                 feed, out = refeed(fmt, feed, item, exc)
+                fast = feed == text_chunk
+                if type(item) is str:
+                    feed = text_feed(fmt, options.ids) or feed
             if out:
                 yield out
         result.outcome = "finished"
@@ -140,55 +188,67 @@ class _Handoff:
 
     A ``queue.Queue`` costs a condition-variable round trip (and a thread switch) per
     item. Here the reader appends to a deque and takes the lock only to wake a waiting
-    consumer; the consumer pops without a lock while items are there. (Both rely on
-    deque operations being atomic and on the GIL ordering the flag and the deque.) A full
-    deque (``limit`` items) makes the reader wait until the consumer has taken half of it.
+    consumer; the consumer (the only one to pop) takes items without a lock while there
+    are any. A full deque (``limit`` items) makes the reader wait until the consumer has
+    taken half of it: the consumer looks for a waiting reader, under the lock, each time
+    the deque goes down to exactly half, which it must pass one item at a time while the
+    reader waits.
+
+    The reader's unlocked "is the consumer waiting?" check relies on the GIL: the
+    consumer raises its flag before it looks at the deque, so either it sees the new item
+    or the reader sees the flag. Without a GIL (free-threaded CPython) the two threads'
+    store-then-load could be reordered and a wake-up lost, so there the reader checks
+    the flag under the lock, one uncontended lock per item.
     """
 
     def __init__(self, limit: int) -> None:
-        self.items: deque[tuple[int, Any]] = deque()
+        self.items: deque[Any] = deque()
         self.limit = limit
+        self.half = limit // 2
         self.cond = threading.Condition()
         self.consumer_waiting = False
         self.reader_waiting = False
         self.stopped = False
+        self.failure: BaseException | None = None
 
-    def put(self, entry: tuple[int, Any]) -> bool:
-        """Hand ``entry`` over; ``False`` when the consumer has stopped."""
-        if len(self.items) >= self.limit:
+    def put(self, item: Any) -> bool:
+        """Hand ``item`` over; ``False`` when the consumer has stopped."""
+        items = self.items
+        if len(items) >= self.limit:
             with self.cond:
-                while len(self.items) >= self.limit and not self.stopped:
+                while len(items) >= self.limit and not self.stopped:
                     self.reader_waiting = True
                     self.cond.wait(0.25)
         if self.stopped:
             return False
-        self.items.append(entry)
-        # No lock on the way: the consumer raises its flag before it looks at the
-        # deque, so either it sees this item or this sees the flag.
-        if self.consumer_waiting:
+        items.append(item)
+        if self.consumer_waiting or _FREE_THREADED:
             with self.cond:
-                self.cond.notify()
+                if self.consumer_waiting:
+                    self.cond.notify()
         return True
 
-    def get(self, timeout: float) -> tuple[int, Any] | None:
-        """The next entry, or ``None`` after ``timeout`` seconds without one."""
+    def wait(self, timeout: float) -> Any:
+        """The next item, or ``_NOTHING`` after ``timeout`` seconds without one."""
         items = self.items
-        try:
-            entry = items.popleft()  # deque operations are atomic: no lock needed here
-        except IndexError:
-            with self.cond:
-                self.consumer_waiting = True
-                if not items:
-                    self.cond.wait(timeout)
-                self.consumer_waiting = False
-                if not items:
-                    return None
-                entry = items.popleft()
-        if self.reader_waiting and len(items) <= self.limit // 2:
-            with self.cond:
+        with self.cond:
+            self.consumer_waiting = True
+            if not items:
+                self.cond.wait(timeout)
+            self.consumer_waiting = False
+            if not items:
+                return _NOTHING
+            item = items.popleft()
+        if len(items) == self.half:
+            self.space()
+        return item
+
+    def space(self) -> None:
+        """Wake the reader if it waits for room (the consumer took half of a full deque)."""
+        with self.cond:
+            if self.reader_waiting:
                 self.reader_waiting = False
                 self.cond.notify()
-        return entry
 
     def stop(self) -> None:
         with self.cond:
@@ -202,13 +262,15 @@ def _threaded(
     handoff = _Handoff(_QUEUE_SIZE)
 
     def read() -> None:
+        put = handoff.put
         try:
             while True:
                 item = handle.next()
-                if not handoff.put((_ITEM, item)) or item is END:
+                if not put(item) or item is END:
                     return
         except BaseException as exc:
-            handoff.put((_FAIL, exc))
+            handoff.failure = exc
+            put(_FAILED)
         finally:
             handle.close()
 
@@ -219,41 +281,61 @@ def _threaded(
     # context), as a source read in the consumer's own thread would.
     context = contextvars.copy_context()
     reader = threading.Thread(target=context.run, args=(read,), name="llmsse-reader", daemon=True)
+    items = handoff.items
+    half = handoff.half
+    monotonic = time.monotonic
     try:
         yield b""  # primed by iter_sse, never seen by the consumer
         reader.start()
-        last = time.monotonic()
+        last = monotonic()  # when something was last sent (heartbeats from the first moment)
+        sent = False  # something was sent after ``last``: then it is "now" when we wait
         head = fmt.start()
         if head:
             yield head
+            sent = True
         feed: Callable[[Any], bytes] | None = None
         while True:
-            entry = handoff.get(max(0.0, last + heartbeat - time.monotonic()))
-            if entry is None:
-                yield fmt.ping
-                last = time.monotonic()
-                continue
-            kind, item = entry
-            if kind == _FAIL:
-                failure = item
-                break
+            if items:
+                # Only this thread pops: what is there stays there. No clock reading per
+                # item: the heartbeat only matters once the consumer has to wait.
+                item = items.popleft()
+                if len(items) == half:
+                    handoff.space()
+            else:
+                now = monotonic()
+                if sent:
+                    # The last yield returned a moment ago: only items that sent
+                    # nothing were handled since.
+                    last = now
+                    sent = False
+                item = handoff.wait(max(0.0, last + heartbeat - now))
+                if item is _NOTHING:
+                    yield fmt.ping
+                    last = monotonic()
+                    continue
             if item is END:
                 result.outcome = "finished"
                 yield fmt.finish()
                 return
+            if item is _FAILED:
+                failure = handoff.failure
+                break
             try:
                 try:
                     out = feed(item)  # type: ignore[misc]
                 except Exception as exc:
                     feed, out = refeed(fmt, feed, item, exc)
+                    if type(item) is str:
+                        feed = text_feed(fmt, options.ids) or feed
             except Exception as exc:
                 failure = exc
                 break
             if out:
                 yield out
-                last = time.monotonic()
+                sent = True
     finally:
         handoff.stop()
         if failure is None:
             _end(handle, fmt, options)
+    assert failure is not None
     yield from _fail(handle, fmt, options, failure)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from llmsse import aiter_sse, sse_headers
+from llmsse.aio import events_of
 
 try:
     from starlette.background import BackgroundTask
@@ -173,7 +174,7 @@ class SSEResponse(StreamingResponse):
         for chunk in self._prefetched:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         self._prefetched = []
-        async for chunk in self._stream:
+        async for chunk in events_of(self._stream):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -114,9 +114,10 @@ class OpenAIFormat(Format):
                 state.pending.clear()
             else:
                 self._text_append(text)
-        if chunk.__class__ is self._cls:
+        if type(chunk) is self._cls:
             # Same class as the last chunk (all of them, in practice): its serializer
-            # is at hand, and the common case needs no retry/id prefix.
+            # is at hand, and the common case needs no retry/id prefix. (type(), not
+            # .__class__: that read goes through pydantic's slow __getattr__ hook.)
             try:
                 data: bytes = self._to_json(
                     chunk, exclude_unset=True, by_alias=True, warnings=False
@@ -124,7 +125,7 @@ class OpenAIFormat(Format):
             except (ValueError, UnicodeEncodeError):
                 data = _chunk_json(chunk)
         else:
-            self._cls = chunk.__class__
+            self._cls = type(chunk)
             serializer = getattr(self._cls, "__pydantic_serializer__", None)
             self._to_json = serializer.to_json if serializer is not None else _not_pydantic
             data = _chunk_json(chunk)

@@ -40,6 +40,8 @@ class TextFormat(Format):
     def chunk(self, chunk: Any) -> bytes:
         # _chat.plain_text() inlined: this is the per-chunk hot path of the default
         # format, and a call is a tenth of its budget. Keep the two in step.
+        # type() rather than .__class__: on a pydantic model, every attribute read
+        # (__class__ too) goes through BaseModel.__getattr__'s slow hook.
         try:
             fields = chunk.__dict__
             choices = fields["choices"]
@@ -51,13 +53,15 @@ class TextFormat(Format):
                     text = fields["content"]
                     if (
                         text
-                        and text.__class__ is str
+                        and type(text) is str
                         and not (
                             fields["refusal"] or fields["tool_calls"] or delta.__pydantic_extra__
                         )
                         and not self.ids
                     ):
-                        self._text_append(text)
+                        # The text is kept only for on_complete (finish() does not need it).
+                        if self.accumulate:
+                            self._text_append(text)
                         if "\n" in text or "\r" in text:
                             return encode_data(text)
                         return f"data: {text}\n\n".encode()
