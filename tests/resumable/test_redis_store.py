@@ -113,7 +113,7 @@ async def test_keys_and_entry_ids(
     assert sorted(await raw.keys(f"{prefix}:*")) == sorted([meta.encode(), events.encode()])
 
 
-async def test_create_is_atomic_across_processes_clients(
+async def test_create_is_atomic_across_clients(
     stores: list[RedisStore], redis_url: str, prefix: str
 ) -> None:
     racers = [new_store(stores, redis_url, prefix) for _ in range(12)]
