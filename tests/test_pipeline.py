@@ -214,6 +214,22 @@ def test_mixed_str_and_events(mode: tuple[Any, ...]) -> None:
     ]
 
 
+@pytest.mark.parametrize("saved", [False, True], ids=["plain", "on_complete"])
+@pytest.mark.parametrize("fmt", ["text", "ai-sdk", "ag-ui"])
+def test_str_and_events_after_chunks_are_sent(mode: tuple[Any, ...], fmt: str, saved: bool) -> None:
+    # Once a source has yielded chunks, a str or an event must not be taken for a chunk
+    # of another SDK (and dropped as one without text).
+    role, hi, *rest = answer("Hi", " end")
+    items = [role, hi, "THERE", llmsse.ServerSentEvent("x", event="note"), *rest]
+    results: list[StreamResult] = []
+    on_complete = results.append if saved else None
+    body = b"".join(consume(mode, make(mode, items), format=fmt, on_complete=on_complete))
+    assert b"THERE" in body
+    assert b"event: note\ndata: x\n\n" in body
+    if saved:
+        assert results[0].text == "HiTHERE end"
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_heartbeat_from_the_first_moment_without_cancelling_the_source(backend: str) -> None:
     cancelled = []

@@ -130,9 +130,13 @@ class ChatState:
         return self._end_chunk(text, finish, usage)
 
     def _absorb_any(self, chunk: Any) -> str | None:
-        # Chunk objects of other SDKs: any attribute may be missing.
+        # Chunk objects of other SDKs: any attribute may be missing, but not `choices`.
+        # Without it the item is no chunk (a str or an event in a mixed source): the
+        # TypeError sends the pipelines to the feeder of its kind instead of dropping it.
+        if not hasattr(chunk, "choices"):
+            raise TypeError(f"not a chat-completion chunk: {type(chunk).__name__}")
         text = finish = None
-        for choice in getattr(chunk, "choices", None) or ():
+        for choice in chunk.choices or ():
             if getattr(choice, "index", None):
                 continue
             finish = getattr(choice, "finish_reason", None)
