@@ -42,7 +42,8 @@ def aiter_sse(
     """Stream ``source`` as server-sent events, asynchronously; one ``bytes`` per event.
 
     Takes the same options as :func:`iter_sse`. ``source`` may be async (an openai
-    ``AsyncStream``, any async iterable) or sync (``OpenAI()``'s ``Stream``, any
+    ``AsyncStream`` of chat chunks or Responses events, an ``AsyncOpenAI`` stream helper's
+    manager, any async iterable) or sync (``OpenAI()``'s ``Stream`` or helper manager, any
     iterable): a sync source is read in a worker thread of its own, never on the event
     loop. Heartbeats come from a background task that waits for the source without
     ever cancelling its pending ``await``. ``on_complete`` and ``on_error`` may be

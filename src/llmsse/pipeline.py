@@ -47,8 +47,12 @@ def iter_sse(
 
     Args:
         source: An openai ``Stream`` of ``ChatCompletionChunk`` (``OpenAI().chat.completions
-            .create(..., stream=True)``), or any iterable of chunks, of ``str`` pieces or of
-            :class:`ServerSentEvent` (sent as they are). Async sources need :func:`aiter_sse`.
+            .create(..., stream=True)``) or of Responses API events (``OpenAI().responses
+            .create(..., stream=True)``); the SDK's stream helpers (``chat.completions
+            .stream(...)``, ``responses.stream(...)``: pass the manager, it is entered and
+            exited here); or any iterable of chunks, of Responses events, of ``str`` pieces
+            or of :class:`ServerSentEvent` (sent as they are). Async sources need
+            :func:`aiter_sse`.
         format: ``"text"`` (for ``EventSource`` and ``fetch`` readers), ``"openai"`` (the
             OpenAI API's own wire format), ``"ai-sdk"`` (the Vercel AI SDK's ``useChat``),
             ``"ag-ui"`` (AG-UI events for ``HttpAgent``) or a
