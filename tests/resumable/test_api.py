@@ -539,14 +539,34 @@ def test_a_long_stream_is_read_in_several_batches() -> None:
         store = MemoryStore()
         pieces = [f"{n} " for n in range(2500)]
         stream_id = await astart_stream(pieces, store=store)
-        with anyio.fail_after(10):
-            while (await store.read(stream_id, 0, block=0)).state == "live":
+        with anyio.fail_after(10):  # 2,500 text events and the done event
+            while (await store.read(stream_id, 2500, block=0)).state == "live":
                 await anyio.sleep(0.01)
-        assert len((await store.read(stream_id, 0, block=0)).events) == 1000
+        first = await store.read(stream_id, 0, block=0)
+        assert (len(first.events), first.state) == (1000, "live")  # cut short: not the end
         reader = aresume_sse(stream_id, store=store)
         chunks = [chunk async for chunk in reader]
         assert len(chunks) == 3
         assert message_text(b"".join(chunks)) == "".join(pieces)
+
+    anyio.run(main)
+
+
+def test_a_slow_reader_of_a_finished_stream_gets_no_error_after_done() -> None:
+    # The batch that holds the last events ends the reader: reading once more could find
+    # the stream expired and send "stream_lost" after a complete answer.
+    async def main() -> None:
+        store = MemoryStore()
+        stream_id = await astart_stream(chunks("a b"), store=store, expire=0.1)
+        with anyio.fail_after(5):
+            while (await store.read(stream_id, 0, block=0)).state == "live":
+                await anyio.sleep(0.01)
+        reader = aresume_sse(stream_id, store=store, heartbeat=None)
+        body = await reader.__anext__()
+        await anyio.sleep(0.3)  # the stream expires while the client reads slowly
+        body += await collect(reader)
+        assert [e.event for e in llmsse.parse(body)] == ["message", "message", "done"]
+        assert message_text(body) == "a b"
 
     anyio.run(main)
 

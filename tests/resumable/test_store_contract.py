@@ -216,6 +216,19 @@ async def test_finished_stream(store: Store) -> None:
     assert not await store.create(stream_id, ttl=60)  # not expired yet: still taken
 
 
+async def test_only_the_batch_with_the_last_event_says_finished(store: Store) -> None:
+    stream_id = new_id()
+    await store.create(stream_id, ttl=60)
+    await store.append(stream_id, [event(n) for n in range(1, 2501)])
+    await store.finish(stream_id, expire=60)
+    after, states = 0, []
+    while after < 2500:
+        batch = await store.read(stream_id, after, block=0)
+        after = batch.events[-1][0]
+        states.append((after == 2500, batch.state))
+    assert all(state == ("finished" if last else "live") for last, state in states)
+
+
 async def test_cancel_wakes_wait_cancelled(store: Store) -> None:
     stream_id = new_id()
     await store.create(stream_id, ttl=60)

@@ -209,6 +209,8 @@ class ResumedStream:
                 last = batch.events[-1][0]
                 yield prefix + b"".join(data for _, data in batch.events)
                 prefix = b""
+                if batch.state == "finished":  # these were the last events
+                    return
                 now = anyio.current_time()
                 next_ping = now + (heartbeat or 0.0)
             elif batch.state == "missing":

@@ -26,7 +26,10 @@ class Batch:
 
     ``events`` are ``(event_id, encoded_bytes)`` pairs in ascending id order, all greater
     than the ``after`` asked for. ``state`` is the stream's state when the read was
-    answered: a reader stops once ``state != "live"`` and ``events`` is empty.
+    answered, except that a batch cut short (a store may cap how many events one read
+    returns) says ``"live"``: ``"finished"`` means these are the stream's last events, so
+    a reader stops on it without reading again (a read after ``expire`` would find the
+    stream ``"missing"``).
     ``gap`` is true when events right after ``after`` are no longer kept (trimmed by a
     length cap): the reader must not pretend the stream is complete.
     """

@@ -192,6 +192,8 @@ class MemoryStore(Store):
                     index = start - stream.first_id
                     kept = stream.events[index : index + _READ_LIMIT]
                     events = tuple(enumerate(kept, start))
+                    if start + len(kept) <= stream.last_id:
+                        state = "live"  # cut short: "finished" only with the last event
                     return Batch(events, state, gap=start > after + 1)
                 remaining = deadline - time.monotonic()
                 if stream.finished or remaining <= 0:
