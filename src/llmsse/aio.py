@@ -278,6 +278,7 @@ class _Handoff:
         return None
 
     async def get(self) -> Any:
+        """Wait for the next item (``PING`` after ``heartbeat`` seconds of waiting)."""
         items = self.items
         loop = self.loop
         while not items:
@@ -295,15 +296,7 @@ class _Handoff:
                     continue
                 self.waiter = None
                 return PING
-        item = items.popleft()
-        space = self.space
-        if space is not None and len(items) <= self.limit // 2:
-            self.space = None
-            space.set()
-        if item is _FAILED:
-            assert self.failure is not None
-            raise self.failure
-        return item
+        return self.take()
 
     def _tick(self) -> None:
         # The one heartbeat timer: ping a consumer that has waited ``heartbeat``
