@@ -488,29 +488,6 @@ def test_retry_and_ids() -> None:
     assert deltas(events(data)) == "ab"
 
 
-def test_closing_the_stream_closes_the_source_once() -> None:
-    source = FakeStream(answer("a", "b", "c"))
-    results: list[StreamResult] = []
-    stream = llmsse.iter_sse(source, format="ag-ui", heartbeat=None, on_complete=results.append)
-    assert b"RUN_STARTED" in next(stream)
-    stream.close()  # type: ignore[attr-defined]
-    assert source.close_count == 1
-    assert results[0].outcome == "disconnected"
-
-
-def test_closing_the_async_stream_closes_the_source_once() -> None:
-    async def main() -> None:
-        source = FakeStream(answer("a", "b", "c"))
-        results: list[StreamResult] = []
-        stream = llmsse.aiter_sse(source, format="ag-ui", on_complete=results.append)
-        await stream.__anext__()
-        await stream.aclose()  # type: ignore[attr-defined]
-        assert source.close_count == 1
-        assert results[0].outcome == "disconnected"
-
-    asyncio.run(main())
-
-
 def test_lone_surrogates_are_escaped() -> None:
     data = body(answer("\ud83d", "\ude00!"))
     assert b"\\ud83d" in data

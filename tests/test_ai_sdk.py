@@ -490,29 +490,6 @@ def test_retry_and_ids() -> None:
     assert texts(ui_chunks(data)) == "ab"
 
 
-def test_closing_the_stream_closes_the_source_once() -> None:
-    source = FakeStream(answer("a", "b", "c"))
-    results: list[StreamResult] = []
-    events = llmsse.iter_sse(source, format="ai-sdk", heartbeat=None, on_complete=results.append)
-    assert b"start" in next(events)
-    events.close()
-    assert source.close_count == 1
-    assert results[0].outcome == "disconnected"
-
-
-def test_closing_the_async_stream_closes_the_source_once() -> None:
-    async def main() -> None:
-        source = FakeStream(answer("a", "b", "c"))
-        results: list[StreamResult] = []
-        events = llmsse.aiter_sse(source, format="ai-sdk", on_complete=results.append)
-        await events.__anext__()
-        await events.aclose()  # type: ignore[attr-defined]
-        assert source.close_count == 1
-        assert results[0].outcome == "disconnected"
-
-    asyncio.run(main())
-
-
 def test_lone_surrogates_are_escaped() -> None:
     items_bytes = body(answer("\ud83d", "\ude00!"))
     assert b"\\ud83d" in items_bytes

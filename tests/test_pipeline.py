@@ -128,23 +128,30 @@ def test_same_bytes_in_every_mode(mode: tuple[Any, ...]) -> None:
     assert b"".join(consume(mode, make(mode, answer("a\nb", "c")))) == expected
 
 
-def test_closed_once_at_the_end(mode: tuple[Any, ...]) -> None:
+FORMATS = ["text", "openai", "ai-sdk", "ag-ui"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_closed_once_at_the_end(mode: tuple[Any, ...], fmt: str) -> None:
     results: list[StreamResult] = []
     source = make(mode, answer("x"))
-    consume(mode, source, on_complete=results.append)
+    consume(mode, source, format=fmt, on_complete=results.append)
     assert source.closes == 1
-    assert [r.outcome for r in results] == ["finished"]
+    assert [(r.outcome, r.text) for r in results] == [("finished", "x")]
 
 
-def test_closed_once_when_the_consumer_stops(mode: tuple[Any, ...]) -> None:
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_closed_once_when_the_consumer_stops(mode: tuple[Any, ...], fmt: str) -> None:
     results: list[StreamResult] = []
     source = make(mode, answer("a", "b", "c", "d"))
-    out = consume(mode, source, limit=2, on_complete=results.append)
+    out = consume(mode, source, limit=2, format=fmt, on_complete=results.append)
     assert len(out) == 2
     assert source.closes == 1
     assert [r.outcome for r in results] == ["disconnected"]
-    # Only what was fed to the format counts, however far a reader thread read ahead.
-    assert results[0].text == "ab"
+    # Only what was fed to the format counts, however far a reader thread read ahead:
+    # two events are the role chunk (or the run's opening) and "a"; in "text", "a" and "b".
+    expected = {"text": "ab", "openai": "a", "ai-sdk": "a", "ag-ui": "a"}[fmt]
+    assert results[0].text == expected
 
 
 def test_upstream_failure_becomes_a_generic_error_event(mode: tuple[Any, ...]) -> None:
