@@ -30,9 +30,12 @@ _clients: list[openai.AsyncOpenAI] = []
 
 def client() -> openai.AsyncOpenAI:
     if not _clients:
+        # max_retries: a pooled keep-alive connection that the fake API has closed in the
+        # meantime fails before the request is read (httpx ReadError); the SDK's retry is
+        # what a real app relies on there.
         _clients.append(
             openai.AsyncOpenAI(
-                base_url=os.environ["LLMSSE_TEST_OPENAI"], api_key="sk-test", max_retries=0
+                base_url=os.environ["LLMSSE_TEST_OPENAI"], api_key="sk-test", max_retries=2
             )
         )
     return _clients[0]

@@ -16,7 +16,8 @@ from llmsse.flask import resume_response
 from llmsse.resumable import RedisStore, cancel_stream, start_stream
 
 STORE = RedisStore(url=os.environ["LLMSSE_TEST_REDIS_URL"], prefix=os.environ["LLMSSE_TEST_PREFIX"])
-CLIENT = openai.OpenAI(base_url=os.environ["LLMSSE_TEST_OPENAI"], api_key="sk-test", max_retries=0)
+# max_retries: see _redis_app.py (a closed keep-alive connection is retried).
+CLIENT = openai.OpenAI(base_url=os.environ["LLMSSE_TEST_OPENAI"], api_key="sk-test", max_retries=2)
 
 app = flask.Flask(__name__)
 
