@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import strategies as st
 from openai.types.chat import ChatCompletionChunk
 
 from llmsse.testing import chunks, to_chunk
@@ -34,3 +35,9 @@ def usage_chunk(prompt: int = 5, completion: int = 7) -> ChatCompletionChunk:
 def answer(*pieces: str, finish: str = "stop", usage: bool = True) -> list[ChatCompletionChunk]:
     """Role chunk, one chunk per piece, finish chunk, then (optionally) the usage chunk."""
     return chunks(list(pieces), finish_reason=finish, usage=USAGE if usage else None)
+
+
+#: A text delta for property tests: any UTF-8 text, or a piece that breaks naive framing.
+PIECE = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["\n", "\r\n", "\r", "\n\n", "data: x", '"', "\\", "\u2028", "\x00", ":", " "]
+)

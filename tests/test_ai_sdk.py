@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from openai.types.chat import ChatCompletionChunk
 
 import llmsse
-from _chunks import USAGE, answer, chunk, usage_chunk
+from _chunks import PIECE, USAGE, answer, chunk, usage_chunk
 from _node import node_with, read_streams
 from _responses import mixed_events, ops, seeded_mixes
 from llmsse import StreamResult, sse_headers
@@ -482,14 +482,6 @@ def test_heartbeats_are_comments_from_the_first_moment() -> None:
     assert texts(ui_chunks(data)) == "late"
 
 
-def test_retry_and_ids() -> None:
-    data = body(answer("a", "b"), retry=1500, ids=True)
-    assert data.startswith(b"retry: 1500\n\nid: 1\ndata: {")
-    events = llmsse.parse(data)
-    assert [e.id for e in events] == [str(n) for n in range(1, len(events) + 1)]
-    assert texts(ui_chunks(data)) == "ab"
-
-
 def test_lone_surrogates_are_escaped() -> None:
     items_bytes = body(answer("\ud83d", "\ude00!"))
     assert b"\\ud83d" in items_bytes
@@ -498,13 +490,9 @@ def test_lone_surrogates_are_escaped() -> None:
 
 # --- properties -----------------------------------------------------------------------
 
-piece = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
-    ["\n", "\r\n", "\r", "\n\n", "data: x", '"', "\\", "\u2028", "\x00", ":", " "]
-)
-
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(piece, max_size=10))
+@given(st.lists(PIECE, max_size=10))
 def test_any_text_survives_exactly(pieces: list[str]) -> None:
     items = ui_chunks(body(answer(*pieces) if pieces else answer()))
     check_lifecycle(items)

@@ -141,6 +141,19 @@ def test_closed_once_at_the_end(mode: tuple[Any, ...], fmt: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+def test_retry_comes_first_and_every_event_gets_the_next_id(fmt: str) -> None:
+    data = b"".join(
+        llmsse.iter_sse(answer("a", "b"), format=fmt, heartbeat=None, retry=1500, ids=True)
+    )
+    assert data.startswith(b"retry: 1500\n")
+    parsed = llmsse.parse(data)
+    if fmt == "openai":  # its closing [DONE] carries no id (the last id stays in force)
+        assert parsed[-1].data == "[DONE]" and b"id:" not in data.split(b"\n\n")[-2]
+        parsed = parsed[:-1]
+    assert [e.id for e in parsed] == [str(n) for n in range(1, len(parsed) + 1)]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_closed_once_when_the_consumer_stops(mode: tuple[Any, ...], fmt: str) -> None:
     results: list[StreamResult] = []
     source = make(mode, answer("a", "b", "c", "d"))
