@@ -27,6 +27,8 @@ import time
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
 
+from llmsse.aio import events_of
+
 __all__ = [
     "BackgroundIterator",
     "DisconnectWatch",
@@ -195,17 +197,23 @@ class BackgroundIterator(Iterator[T]):
     ``chunks`` on the loop and waits for that, even when iteration never started.
     """
 
-    __slots__ = ("_chunks", "_closed", "_loop")
+    __slots__ = ("_chunks", "_closed", "_items", "_loop")
 
     def __init__(self, chunks: AsyncIterator[T]) -> None:
         self._chunks = chunks
+        self._items: AsyncIterator[T] | None = None
         self._loop = _background_loop()
         self._closed = False
 
     def __next__(self) -> T:
         if self._closed:
             raise StopIteration
-        future = asyncio.run_coroutine_threadsafe(_anext(self._chunks), self._loop)
+        items = self._items
+        if items is None:
+            # aiter_sse's events ready at once come as one item: one trip between the
+            # threads (and one write) per burst instead of per event.
+            items = self._items = events_of(self._chunks)
+        future = asyncio.run_coroutine_threadsafe(_anext(items), self._loop)
         try:
             return future.result()
         except StopAsyncIteration:

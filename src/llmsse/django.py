@@ -46,7 +46,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without django installed
     raise ImportError("llmsse.django needs Django: pip install 'llmsse[django]'") from exc
 
-from llmsse import aiter_sse, is_async_source, iter_sse, sse_headers
+from llmsse import aiter_sse, is_async_source, sse_headers
 from llmsse._wsgi import (
     BackgroundIterator,
     DisconnectWatch,
@@ -55,6 +55,8 @@ from llmsse._wsgi import (
     refuse_stream_of_closed_loop,
     run_on_background_loop,
 )
+from llmsse.aio import events_of
+from llmsse.pipeline import iter_sse_batched
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -143,7 +145,7 @@ class SSEResponse(StreamingHttpResponse):  # type: ignore[misc]  # Django is unt
         elif environ is None and _serving_asgi():
             content = aiter_sse(source, **_for_a_loop(options))
         else:
-            content = iter_sse(source, **_for_a_thread(options))
+            content = iter_sse_batched(source, **_for_a_thread(options))
         sock = connection_socket(environ)
         if sock is not None and isinstance(content, Iterator):
             content = DisconnectWatch(content, sock)
@@ -230,7 +232,7 @@ async def _aclosing_iter(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     # Django's own __aiter__ leaves the inner iterator to the garbage collector when
     # it is closed between two chunks (a disconnect during send()); close it now.
     try:
-        async for chunk in chunks:
+        async for chunk in events_of(chunks):
             yield chunk
     finally:
         aclose = getattr(chunks, "aclose", None)

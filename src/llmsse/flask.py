@@ -26,7 +26,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without flask installed
     raise ImportError("llmsse.flask needs Flask: pip install 'llmsse[flask]'") from exc
 
-from llmsse import aiter_sse, is_async_source, iter_sse, sse_headers
+from llmsse import aiter_sse, is_async_source, sse_headers
 from llmsse._wsgi import (
     BackgroundIterator,
     DisconnectWatch,
@@ -34,6 +34,7 @@ from llmsse._wsgi import (
     refuse_stream_of_closed_loop,
     run_on_background_loop,
 )
+from llmsse.pipeline import iter_sse_batched
 
 if TYPE_CHECKING:
     from llmsse.formats import FormatSpec
@@ -76,7 +77,7 @@ def sse_response(
         refuse_stream_of_closed_loop(source, "flask")
         body = BackgroundIterator(aiter_sse(source, **options))
     else:
-        body = iter_sse(source, **options)
+        body = iter_sse_batched(source, **options)
 
     if flask.has_request_context():
         sock = connection_socket(flask.request.environ)
