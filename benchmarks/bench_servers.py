@@ -64,7 +64,7 @@ from bench_encode import CORPUS, _tokens, machine_facts  # noqa: E402
 # At module level: FastAPI resolves the routes' (string) annotations in this module's globals.
 from starlette.requests import Request  # noqa: E402
 
-ASGI_CONTENDERS = ["floor", "naive", "llmsse", "sse-starlette", "fastapi.sse"]
+ASGI_CONTENDERS = ["floor", "naive", "llmsse", "llmsse/event", "sse-starlette", "fastapi.sse"]
 try:  # the bench extra; without it that row is skipped (the smoke test runs without it)
     import sse_starlette  # noqa: F401
 except ImportError:
@@ -73,6 +73,7 @@ ROUTES = {
     "floor": "/floor",
     "naive": "/naive",
     "llmsse": "/llmsse",
+    "llmsse/event": "/llmsse-per-event",
     "sse-starlette": "/sse-starlette",
     "fastapi.sse": "/fastapi",
 }
@@ -81,6 +82,7 @@ NOTES = {
     "floor": "StreamingResponse of pre-encoded bytes",
     "naive": 'f"data: {piece}\\n\\n" loop (wrong on line breaks)',
     "llmsse": "sse_response(async source), heartbeat=15 s",
+    "llmsse/event": "StreamingResponse(aiter_sse(...)): one send per event",
     "sse-starlette": "EventSourceResponse of {'data': piece}, ping=15 s",
     "fastapi.sse": "response_class=EventSourceResponse, ServerSentEvent(raw_data=...)",
 }
@@ -237,6 +239,7 @@ def build_asgi_app(record: Recorder, fastapi_ping: float) -> Any:
     from fastapi.responses import PlainTextResponse, StreamingResponse
     from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+    from llmsse import aiter_sse
     from llmsse.starlette import sse_response
 
     fastapi.routing._PING_INTERVAL = fastapi_ping  # type: ignore[attr-defined]
@@ -264,6 +267,14 @@ def build_asgi_app(record: Recorder, fastapi_ping: float) -> Any:
     async def llmsse_route(request: Request) -> Any:
         p = q(request)
         return sse_response(async_source(record, **p), heartbeat=p["hb"])
+
+    @fa.get("/llmsse-per-event")
+    async def llmsse_per_event(request: Request) -> StreamingResponse:
+        # The same pipeline without sse_response's send loop, which sends the events that
+        # are ready at once in one message: the cost of one send per event.
+        p = q(request)
+        events = aiter_sse(async_source(record, **p), heartbeat=p["hb"])
+        return StreamingResponse(events, media_type="text/event-stream")
 
     @fa.get("/sse-starlette")
     async def sse_starlette(request: Request) -> Any:
@@ -772,10 +783,12 @@ def section_concurrent(
 def section_idle(
     counts: list[int], rounds: int, heartbeat: float, timeout: float
 ) -> dict[str, Any]:
-    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in ASGI_CONTENDERS}
+    # llmsse/event differs from llmsse only in how a burst is sent: no row of its own here.
+    names = [name for name in ASGI_CONTENDERS if name != "llmsse/event"]
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     hold = heartbeat + 0.5  # every stream has sent (or been due) one heartbeat
     for r in range(rounds):
-        for name in rotate(ASGI_CONTENDERS, r):
+        for name in rotate(names, r):
             server = Server("uvicorn", fastapi_ping=heartbeat)
             socks: list[socket.socket] = []
             try:
@@ -938,6 +951,16 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "ok": ratio >= 0.9,
             }
         )
+        if "llmsse/event" in s:
+            ratio = paired(s["llmsse/event"], s["floor"], "events_per_s")
+            targets.append(
+                {
+                    "target": "  the same pipeline sending one event per send (llmsse/event)",
+                    "value": ratio,
+                    "limit": 0.9,
+                    "ok": ratio >= 0.9,
+                }
+            )
     idle = results.get("idle")
     if idle:
         for count in idle["counts"]:
@@ -1059,7 +1082,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.contenders:
-        keep = {"floor", "llmsse", *(c.strip() for c in args.contenders.split(","))}
+        keep = {"floor", "llmsse", "llmsse/event", *(c.strip() for c in args.contenders.split(","))}
         ASGI_CONTENDERS[:] = [c for c in ASGI_CONTENDERS if c in keep]
         for name in list(ROUTES):
             if name not in keep:
@@ -1114,7 +1137,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
         if "idle" in sections:
             print(
-                f"[idle] {counts} streams x {len(ASGI_CONTENDERS)} contenders x "
+                f"[idle] {counts} streams x {len(ASGI_CONTENDERS) - 1} contenders x "
                 f"{idle_rounds} rounds ..."
             )
             results["idle"] = section_idle(counts, idle_rounds, args.idle_heartbeat, 60.0)
