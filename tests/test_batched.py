@@ -179,14 +179,19 @@ def test_aiter_sse_itself_still_gives_one_event_per_item() -> None:
 # --- the adapters ------------------------------------------------------------------------
 
 
-def test_starlette_sends_a_burst_in_few_messages() -> None:
+@pytest.mark.parametrize("kind", ["async", "sync"])
+def test_starlette_sends_a_burst_in_few_messages(kind: str) -> None:
+    # A sync source is read ahead by a thread of its own: it batches too.
     from llmsse.starlette import sse_response
 
     bodies: list[bytes] = []
 
-    async def source() -> AsyncIterator[str]:
+    async def async_source() -> AsyncIterator[str]:
         for piece in PIECES:
             yield piece
+
+    def source() -> Any:
+        return async_source() if kind == "async" else iter(PIECES)
 
     async def main() -> None:
         async def receive() -> dict[str, Any]:

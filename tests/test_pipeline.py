@@ -15,7 +15,8 @@ import llmsse
 from _chunks import answer
 from llmsse import StreamResult
 
-# Every pipeline variant: (name, async?, heartbeat on?, backend)
+# Every pipeline variant: (name, async?, heartbeat on?, backend). "async?" is "thread" for
+# a sync source in aiter_sse (read ahead by a thread of its own).
 MODES = [
     ("sync", False, None, None),
     ("sync+heartbeat", False, 30.0, None),
@@ -23,6 +24,9 @@ MODES = [
     ("async+heartbeat", True, 30.0, "asyncio"),
     ("trio", True, None, "trio"),
     ("trio+heartbeat", True, 30.0, "trio"),
+    ("sync-source-async", "thread", None, "asyncio"),
+    ("sync-source-async+heartbeat", "thread", 30.0, "asyncio"),
+    ("sync-source-trio+heartbeat", "thread", 30.0, "trio"),
 ]
 
 
@@ -85,7 +89,7 @@ class AsyncRecorder(Recorder):
 
 
 def make(mode: tuple[Any, ...], items: list[Any], **kw: Any) -> Recorder:
-    return AsyncRecorder(items, **kw) if mode[1] else Recorder(items, **kw)
+    return AsyncRecorder(items, **kw) if mode[1] is True else Recorder(items, **kw)
 
 
 def consume(
@@ -360,6 +364,53 @@ def test_sync_source_in_aiter_sse_does_not_block_the_loop(backend: str) -> None:
     out, ticks = anyio.run(main, backend=backend)
     assert out[:3] == [b"data: a\n\n", b"data: b\n\n", b"data: c\n\n"]
     assert ticks >= 15  # the loop kept running while next() slept in a thread
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_source_reader_thread_never_loses_a_wake_up(backend: str) -> None:
+    # Items arrive at every pace around the consumer's waits; without heartbeats a lost
+    # wake-up would hang the stream (fail_after turns that into a failure).
+    def jittery() -> Iterator[str]:
+        for i in range(3000):
+            if i % 3 == 0:
+                time.sleep(0.00005 * (i % 7))
+            yield f"{i} "
+
+    async def main() -> list[bytes]:
+        with anyio.fail_after(30):
+            return [piece async for piece in llmsse.aiter_sse(jittery(), heartbeat=None)]
+
+    out = anyio.run(main, backend=backend)
+    text = "".join(e.data for e in llmsse.parse(b"".join(out)) if e.event == "message")
+    assert text == "".join(f"{i} " for i in range(3000))
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_source_reader_thread_waits_for_a_slow_consumer_and_stops_with_it(
+    backend: str,
+) -> None:
+    source = Recorder([f"{i} " for i in range(5000)])
+    results: list[StreamResult] = []
+
+    async def main() -> int:
+        seen = 0
+        agen = llmsse.aiter_sse(source, heartbeat=30.0, on_complete=results.append)
+        async for _ in agen:
+            seen += 1
+            await anyio.sleep(0)  # let the reader thread run ahead and fill the queue
+            if seen == 1000:
+                break
+        await agen.aclose()  # type: ignore[attr-defined]
+        return seen
+
+    assert anyio.run(main, backend=backend) == 1000
+    deadline = time.monotonic() + 5
+    while source.closes == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the reader thread closes the generator when it comes out
+    assert source.closes == 1
+    assert source.yielded < 5000  # it waited for room instead of reading everything
+    assert [r.outcome for r in results] == ["disconnected"]
+    assert results[0].text == "".join(f"{i} " for i in range(1000))
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
+import sys
+import threading
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import anyio
-import anyio.to_thread
 
 from llmsse._errors import OnError, error_payload
 from llmsse._fastpath import text_feed
@@ -159,45 +161,32 @@ class _AsyncSource:
             logger.exception("llmsse: closing the source raised")
 
 
-def _nothing() -> None:
-    pass
-
-
 async def _run(
     handle: Any, fmt: Format, options: Options, mode: _Mode
 ) -> AsyncGenerator[bytes, None]:
-    pull: Callable[[], Awaitable[Any]]
-    if isinstance(handle, SyncSource):
-        sync_handle = handle
-        # A limiter per stream: a slow model must not hold one of anyio's shared
-        # worker slots (40 by default) and starve every other stream.
-        limiter = anyio.CapacityLimiter(1)
-
-        async def pull_in_thread() -> Any:
-            return await anyio.to_thread.run_sync(
-                sync_handle.next, limiter=limiter, abandon_on_cancel=True
-            )
-
-        pull = pull_in_thread
-
-    else:
-        pull = handle.next
-
     result = fmt.result
     result.outcome = "disconnected"
     failure: BaseException | None = None
+    handoff: _Handoff | None = None
     producer: Background | None = None
-    release: Callable[[], None] = _nothing
     parts: list[bytes] = []  # batched mode: ready events not yet handed out
     try:
         head = fmt.start()
         if head:
             yield head
         take: Callable[[], Any] = _empty
-        if options.heartbeat is None:
-            get = pull
+        get: Callable[[], Awaitable[Any]]
+        if isinstance(handle, SyncSource):
+            # Read ahead in a thread of its own, never on the loop.
+            handoff = _Handoff(_BUFFER, options.heartbeat)
+            _read_in_thread(handle, handoff)
+            take, get = handoff.take, handoff.get
+        elif options.heartbeat is None:
+            get = handle.next
         else:
-            producer, take, get, release = _background(handle, pull, options.heartbeat)
+            handoff = _Handoff(_BUFFER, options.heartbeat)
+            producer = _read_in_task(handle, handoff)
+            take, get = handoff.take, handoff.get
         feed: Callable[[Any], bytes] | None = None
         while True:
             # What the producer has queued is taken without a coroutine per item; only
@@ -241,10 +230,11 @@ async def _run(
         failure = exc
     finally:
         with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+            if handoff is not None:
+                handoff.stop()
             if producer is not None:
                 producer.cancel()
                 await producer.wait()
-                release()
             if failure is None:
                 await _end(handle, fmt, options)
     result.outcome = "failed"
@@ -260,15 +250,23 @@ async def _run(
 
 
 class _Handoff:
-    """Items passed from the producer task to the consumer, without a checkpoint per item.
+    """Items passed from a producer (a task, or a thread reading a sync source) to the
+    consumer, without a checkpoint per item.
 
     A memory object stream would cost a scheduler round trip, a ``WouldBlock`` and a new
-    cancel scope for nearly every event. Here the producer appends to a deque and wakes
-    the consumer only when it is waiting; the consumer takes what is there without
-    awaiting. A full deque (``limit`` items) makes the producer wait until the consumer
-    has taken half of it. On asyncio the consumer waits on a bare future and the
-    heartbeat is one timer per stream that re-arms itself, instead of a timer (or a
-    cancel scope) per wait; on trio it waits in a ``move_on_after`` scope.
+    cancel scope for nearly every event, and ``to_thread`` a round trip between threads
+    per item. Here the producer appends to a deque and wakes the consumer only when it
+    is waiting; the consumer takes what is there without awaiting. A full deque
+    (``limit`` items) makes the producer wait until the consumer has taken half of it.
+    On asyncio the consumer waits on a bare future and the heartbeat is one timer per
+    stream that re-arms itself, instead of a timer (or a cancel scope) per wait; on trio
+    it waits in a ``move_on_after`` scope.
+
+    A reader thread wakes the consumer through the loop (``call_soon_threadsafe``, or
+    trio's ``run_sync_soon``), at most once per wait. It appends, then looks for a waiter;
+    the consumer publishes its waiter, then looks at the deque: under the GIL one of
+    them sees the other. Without a GIL (free-threaded CPython) that order is not
+    guaranteed, so there the thread wakes the loop for every item.
     """
 
     __slots__ = (
@@ -279,23 +277,34 @@ class _Handoff:
         "limit",
         "loop",
         "space",
+        "stopped",
         "timer",
         "waiter",
+        "wake_pending",
+        "wake_soon",
     )
 
-    def __init__(self, limit: int, heartbeat: float) -> None:
+    def __init__(self, limit: int, heartbeat: float | None) -> None:
         self.items: deque[Any] = deque()
         self.limit = limit
         self.heartbeat = heartbeat
         self.waiter: Any = None  # an asyncio.Future, or an anyio.Event under trio
-        self.space: anyio.Event | None = None
+        self.space: anyio.Event | threading.Event | None = None
         self.failure: BaseException | None = None
         self.deadline = 0.0
         self.timer: asyncio.TimerHandle | None = None
+        self.stopped = False
+        self.wake_pending = False
+        self.wake_soon: Callable[[Callable[[], None]], Any]
         try:
             self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
-            self.loop = None  # trio
+            import trio  # not asyncio: anyio's only other backend
+
+            self.loop = None
+            self.wake_soon = trio.lowlevel.current_trio_token().run_sync_soon
+        else:
+            self.wake_soon = self.loop.call_soon_threadsafe
 
     def take(self) -> Any:
         """The next item if one is queued, else ``_EMPTY`` (then await :meth:`get`)."""
@@ -313,7 +322,8 @@ class _Handoff:
         return item
 
     def put(self, item: Any) -> anyio.Event | None:
-        """Queue ``item``; return an event to wait on when the consumer is far behind."""
+        """Queue ``item`` (on the loop); return an event to wait on when the consumer is
+        far behind."""
         self.items.append(item)
         waiter = self.waiter
         if waiter is not None:
@@ -323,25 +333,68 @@ class _Handoff:
             elif not waiter.done():
                 waiter.set_result(None)
         if len(self.items) >= self.limit:
-            self.space = anyio.Event()
-            return self.space
+            space = self.space = anyio.Event()
+            return space
         return None
+
+    def put_from_thread(self, item: Any) -> bool:
+        """Queue ``item`` from the reader thread; ``False`` once the consumer has stopped."""
+        items = self.items
+        if len(items) >= self.limit:
+            space = threading.Event()
+            self.space = space
+            # Published before looking again: the consumer sets it once it has taken
+            # half (the timeout covers a free-threaded build's reordering).
+            while len(items) > self.limit // 2 and not self.stopped:
+                space.wait(0.25)
+        if self.stopped:
+            return False
+        items.append(item)
+        if (self.waiter is not None and not self.wake_pending) or _FREE_THREADED:
+            self.wake_pending = True
+            try:
+                self.wake_soon(self._wake)
+            except RuntimeError:  # the loop is closed (or trio's run is over)
+                return False
+        return True
+
+    def _wake(self) -> None:
+        self.wake_pending = False
+        waiter = self.waiter
+        if waiter is None:
+            return
+        self.waiter = None
+        if self.loop is None:
+            waiter.set()
+        elif not waiter.done():
+            waiter.set_result(None)
 
     async def get(self) -> Any:
         """Wait for the next item (``PING`` after ``heartbeat`` seconds of waiting)."""
         items = self.items
         loop = self.loop
+        heartbeat = self.heartbeat
         while not items:
             if loop is not None:
                 future = self.waiter = loop.create_future()
-                self.deadline = loop.time() + self.heartbeat
-                if self.timer is None:
-                    self.timer = loop.call_at(self.deadline, self._tick)
+                if items:  # a reader thread appended before it could see the waiter
+                    self.waiter = None
+                    break
+                if heartbeat is not None:
+                    self.deadline = loop.time() + heartbeat
+                    if self.timer is None:
+                        self.timer = loop.call_at(self.deadline, self._tick)
                 if await future is PING:
                     return PING
             else:
                 event = self.waiter = anyio.Event()
-                with anyio.move_on_after(self.heartbeat):
+                if items:
+                    self.waiter = None
+                    break
+                if heartbeat is None:
+                    await event.wait()
+                    continue
+                with anyio.move_on_after(heartbeat):
                     await event.wait()
                     continue
                 self.waiter = None
@@ -361,7 +414,12 @@ class _Handoff:
         else:
             self.timer = self.loop.call_at(self.deadline, self._tick)
 
-    def release(self) -> None:
+    def stop(self) -> None:
+        """The consumer is done: release a waiting producer, drop what is queued."""
+        self.stopped = True
+        space = self.space
+        if isinstance(space, threading.Event):
+            space.set()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -370,42 +428,29 @@ class _Handoff:
 
 _FAILED: Any = object()
 _EMPTY: Any = object()
+# Free-threaded CPython (3.13t and later) without its GIL re-enabled.
+_FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def _empty() -> Any:
     return _EMPTY
 
 
-def _background(
-    handle: Any, pull: Callable[[], Awaitable[Any]], heartbeat: float
-) -> tuple[Background, Callable[[], Any], Callable[[], Awaitable[Any]], Callable[[], None]]:
-    """Pull items in a background task.
-
-    Returns the task, ``take()`` (an item if one is queued, else ``_EMPTY``), ``get()``
-    (awaits the next item; ``PING`` after ``heartbeat`` s idle) and ``release()``.
-    """
-    handoff = _Handoff(_BUFFER, heartbeat)
+def _read_in_task(handle: _AsyncSource, handoff: _Handoff) -> Background:
+    """Read an async source ahead of the consumer, in a background task."""
     put = handoff.put
+    # _AsyncSource.next() inlined: one coroutine less per item.
+    anext = handle.it.__anext__
 
     async def produce() -> None:
         try:
-            if isinstance(handle, _AsyncSource):
-                # _AsyncSource.next() inlined: one coroutine less per item.
-                anext = handle.it.__anext__
-                while True:
-                    try:
-                        item = await anext()
-                    except StopAsyncIteration:
-                        put(END)
-                        return
-                    full = put(item)
-                    if full is not None:
-                        await full.wait()
             while True:
-                item = await pull()
-                full = put(item)
-                if item is END:
+                try:
+                    item = await anext()
+                except StopAsyncIteration:
+                    put(END)
                     return
+                full = put(item)
                 if full is not None:
                     await full.wait()
         except anyio.get_cancelled_exc_class():
@@ -414,7 +459,33 @@ def _background(
             handoff.failure = exc
             put(_FAILED)
 
-    return Background(produce), handoff.take, handoff.get, handoff.release
+    return Background(produce)
+
+
+def _read_in_thread(handle: SyncSource, handoff: _Handoff) -> None:
+    """Read a sync source ahead of the consumer, in a thread of its own.
+
+    The thread is not waited for when the consumer stops: it may be blocked inside the
+    source (a model thinking). Closing the handle interrupts an openai ``Stream``; a
+    generator is closed by this thread when its ``next()`` returns.
+    """
+    put = handoff.put_from_thread
+
+    def read() -> None:
+        try:
+            while True:
+                item = handle.next()
+                if not put(item) or item is END:
+                    return
+        except BaseException as exc:
+            handoff.failure = exc
+            put(_FAILED)
+        finally:
+            handle.close()
+
+    # The reader runs in the consumer's context (contextvars), as anyio's to_thread does.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(read,), name="llmsse-reader", daemon=True).start()
 
 
 async def _close(handle: Any) -> None:
