@@ -42,6 +42,13 @@ from llmsse.testing.read import (
     read_responses_stream,
     read_text_stream,
 )
+from llmsse.testing.read_ui import (
+    AGUIStreamReply,
+    AISDKStreamReply,
+    StreamToolCall,
+    read_ag_ui_stream,
+    read_ai_sdk_stream,
+)
 from llmsse.testing.responses import (
     ResponseEnd,
     response_event_dicts,
@@ -53,6 +60,8 @@ from llmsse.testing.server import FakeChatServer
 from llmsse.testing.sources import FakeAsyncStream, FakeStream
 
 __all__ = [
+    "AGUIStreamReply",
+    "AISDKStreamReply",
     "ChunkBuilder",
     "FakeAsyncStream",
     "FakeChatServer",
@@ -66,6 +75,7 @@ __all__ = [
     "ResponseEnd",
     "ResponsesStreamReply",
     "StreamError",
+    "StreamToolCall",
     "TextStreamReply",
     "ToolCallSpec",
     "api_connection_error",
@@ -79,6 +89,8 @@ __all__ = [
     "chunks",
     "echo",
     "http_error",
+    "read_ag_ui_stream",
+    "read_ai_sdk_stream",
     "read_body",
     "read_events",
     "read_openai_stream",
