@@ -241,7 +241,11 @@ def ui(*chunks_json: str, start: bytes = START, end: bytes = END) -> bytes:
         (ui('{"type":"text-start"}'), "needs a string 'id'"),
         (ui('{"type":"text-start","id":null}'), "needs a string 'id'"),
         (ui('{"type":"text-start","id":"x"}', '{"type":"text-delta","id":"x"}'), "'delta'"),
-        (ui(end=b'data: {"type":"finish","finishReason":"tool_calls"}\n\n'), "finishReason"),
+        (
+            ui(end=b'data: {"type":"finish","finishReason":"tool_calls"}\n\n'),
+            "finishReason 'tool_calls' is not one of",
+        ),
+        (ui(end=b'data: {"type":"finish","finishReason":null}\n\n'), "finishReason None"),
         (ui('{"type":"data-x","data":{"__proto__":{}}}'), "__proto__"),
         (ui('{"type":"start","messageId":"m"}'), "'start' must be the first chunk"),
         (ui(start=b'data: {"type":"start","messageId":null}\n\n'), "'messageId' must be a str"),

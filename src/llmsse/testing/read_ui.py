@@ -296,6 +296,14 @@ def read_ai_sdk_stream(source: Any, *, terminal: bool = True) -> AISDKStreamRepl
         if kind not in _UI_FIELDS:
             raise _fail(protocol, index, f"unknown chunk type {kind!r}", item)
         _check_fields(protocol, index, item, *_UI_FIELDS[kind])
+        reason = item.get("finishReason", "stop") if kind == "finish" else "stop"
+        if reason not in _UI_FINISH_REASONS:
+            raise _fail(
+                protocol,
+                index,
+                f"finishReason {reason!r} is not one of {sorted(_UI_FINISH_REASONS)}",
+                item,
+            )
         if "messageMetadata" in item:
             metadata = _merge(metadata, item["messageMetadata"])
         if len(chunks) == 1 and kind not in ("start", "error"):
@@ -379,14 +387,6 @@ def read_ai_sdk_stream(source: Any, *, terminal: bool = True) -> AISDKStreamRepl
         elif kind == "error":
             error = item
         elif kind == "finish":
-            reason = item.get("finishReason")
-            if reason is not None and reason not in _UI_FINISH_REASONS:
-                raise _fail(
-                    protocol,
-                    index,
-                    f"finishReason {reason!r} is not one of {sorted(_UI_FINISH_REASONS)}",
-                    item,
-                )
             if in_step or parts:
                 raise _fail(
                     protocol,
