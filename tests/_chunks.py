@@ -27,6 +27,20 @@ def chunk(
     return to_chunk({**body, **fields, "choices": choices})
 
 
+def fragment(index: int | None, args: str | None = None, **fields: Any) -> ChatCompletionChunk:
+    """A chunk with one tool-call fragment: ``index``, its ``args`` piece, and ``id`` /
+    ``name`` when given."""
+    call: dict[str, Any] = {"index": index, **fields}
+    function: dict[str, Any] = {}
+    if "name" in fields:
+        function["name"] = call.pop("name")
+    if args is not None:
+        function["arguments"] = args
+    if function:
+        call["function"] = function
+    return chunk({"tool_calls": [call]})
+
+
 def usage_chunk(prompt: int = 5, completion: int = 7) -> ChatCompletionChunk:
     usage = {"prompt_tokens": prompt, "completion_tokens": completion}
     return chunk(choices=[], usage={**usage, "total_tokens": prompt + completion})
@@ -35,6 +49,12 @@ def usage_chunk(prompt: int = 5, completion: int = 7) -> ChatCompletionChunk:
 def answer(*pieces: str, finish: str = "stop", usage: bool = True) -> list[ChatCompletionChunk]:
     """Role chunk, one chunk per piece, finish chunk, then (optionally) the usage chunk."""
     return chunks(list(pieces), finish_reason=finish, usage=USAGE if usage else None)
+
+
+def js_string(text: str) -> str:
+    """``text`` as a JavaScript client holds it: surrogate halves sent one by one (as
+    ASCII escapes) joined into the character."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 #: A text delta for property tests: any UTF-8 text, or a piece that breaks naive framing.
