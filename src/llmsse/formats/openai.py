@@ -16,7 +16,6 @@ from llmsse.formats.base import Format
 
 __all__ = ["OpenAIFormat"]
 
-_DONE = b"data: [DONE]\n\n"
 
 
 def _chunk_json(chunk: Any) -> bytes:
@@ -175,8 +174,9 @@ class OpenAIFormat(Format):
         if self._made is not None:
             # The source was plain text: close the choice as the API would.
             self.result.finish_reason = "stop"
-            return self._made_chunk({}, "stop") + self._head + _DONE
-        return self._head + _DONE
+            return self._made_chunk({}, "stop") + self._data(b"[DONE]")
+        # An event like the others: with ids=True it gets the next id too.
+        return self._data(b"[DONE]")
 
     def error(self, error: Mapping[str, Any]) -> bytes:
         inner = {"message": error.get("message"), "type": error.get("type"), "code": None}
