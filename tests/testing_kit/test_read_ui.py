@@ -498,7 +498,7 @@ def test_ag_ui_reader_takes_a_stream_cut_short_when_asked() -> None:
     assert (error.error_message, error.thread_id) == ("x", None)
 
 
-READERS: dict[str, Callable[[bytes], Any]] = {
+READERS: dict[str, Callable[[Any], Any]] = {
     "ai-sdk": read_ai_sdk_stream,
     "ag-ui": read_ag_ui_stream,
 }
@@ -508,3 +508,9 @@ READERS: dict[str, Callable[[bytes], Any]] = {
 def test_a_lone_surrogate_reads_back(fmt: str) -> None:
     reply = READERS[fmt](body(chunks(["\ud83d", "\ude00!"]), fmt))
     assert reply.text == "\ud83d\ude00!"
+
+
+@pytest.mark.parametrize("fmt", list(READERS))
+def test_readers_take_an_async_body_outside_an_event_loop(fmt: str) -> None:
+    source = llmsse.aiter_sse(chunks("Hello there"), format=fmt, heartbeat=None)
+    assert READERS[fmt](source).text == "Hello there"
