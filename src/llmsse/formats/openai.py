@@ -17,7 +17,6 @@ from llmsse.formats.base import Format
 __all__ = ["OpenAIFormat"]
 
 
-
 def _chunk_json(chunk: Any) -> bytes:
     serializer = getattr(type(chunk), "__pydantic_serializer__", None)
     if serializer is not None:
