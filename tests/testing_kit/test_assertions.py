@@ -11,6 +11,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+import llmsse
 from llmsse.testing import (
     FakeOpenAI,
     Reply,
@@ -131,8 +132,21 @@ def test_openai_format() -> None:
 
 def test_framing_only() -> None:
     assert_valid_sse(b"event: anything\ndata: x\n\n", format=None)
-    with pytest.raises(ValueError):
-        sse_problems(GOOD, format="ai-sdk")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="format must be"):
+        sse_problems(GOOD, format="html")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["ai-sdk", "ag-ui"])
+def test_the_json_formats_are_checked_by_the_kit_readers(fmt: str) -> None:
+    good = b"".join(llmsse.iter_sse(iter(["Hi", " there"]), format=fmt, heartbeat=None))
+    events = assert_valid_sse(good, format=fmt)  # type: ignore[arg-type]
+    assert len(events) > 3
+    cut = good[: good.rindex(b"data:")]  # the terminal event (or [DONE]) missing
+    assert sse_problems(cut, format=fmt, terminal=False) == []  # type: ignore[arg-type]
+    (problem,) = sse_problems(cut, format=fmt)  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match="invalid SSE stream"):
+        assert_valid_sse(cut, format=fmt)  # type: ignore[arg-type]
+    assert problem
 
 
 def test_assert_sse_response_checks_the_headers() -> None:

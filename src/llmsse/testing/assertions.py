@@ -16,7 +16,7 @@ from llmsse.testing.read import read_body
 
 __all__ = ["assert_sse_response", "assert_valid_sse", "sse_problems"]
 
-Format = Literal["text", "openai"]
+Format = Literal["text", "openai", "ai-sdk", "ag-ui"]
 
 _FIELDS = {"data", "event", "id", "retry"}
 _TEXT_EVENTS = {"message", "reasoning", "refusal", "tool_call", "done", "error"}
@@ -27,8 +27,8 @@ def sse_problems(body: Any, *, format: Format | None = "text", terminal: bool = 
 
     Args:
         body: The response, in any form :func:`llmsse.testing.read_body` accepts.
-        format: ``"text"`` or ``"openai"`` to also check that format's contract;
-            ``None`` for the framing only.
+        format: ``"text"``, ``"openai"``, ``"ai-sdk"`` or ``"ag-ui"`` to also check that
+            format's contract; ``None`` for the framing only.
         terminal: Require the format's terminal event (``done``/``error``, or
             ``[DONE]``/an error object) as the last event.
     """
@@ -43,8 +43,19 @@ def sse_problems(body: Any, *, format: Format | None = "text", terminal: bool = 
         problems += _responses_problems(events, terminal=terminal)
     elif format == "openai":
         problems += _openai_problems(events, terminal=terminal)
+    elif format in ("ai-sdk", "ag-ui"):
+        # The kit's readers check what the JS clients check; they stop at the first problem.
+        from llmsse.testing.read_ui import read_ag_ui_stream, read_ai_sdk_stream
+
+        reader = read_ai_sdk_stream if format == "ai-sdk" else read_ag_ui_stream
+        try:
+            reader(raw, terminal=terminal)
+        except AssertionError as exc:
+            problems.append(str(exc))
     else:
-        raise ValueError(f"format must be 'text', 'openai' or None, got {format!r}")
+        raise ValueError(
+            f"format must be 'text', 'openai', 'ai-sdk', 'ag-ui' or None, got {format!r}"
+        )
     return problems
 
 
@@ -62,7 +73,10 @@ def assert_valid_sse(
     object) last, or, when the first event is named (a Responses API stream), events named
     by their JSON ``type`` with increasing ``sequence_number``, a terminal
     ``response.completed``/``.incomplete``/``.failed`` or ``error`` event last and no
-    ``[DONE]``.
+    ``[DONE]``; for ``"ai-sdk"`` and ``"ag-ui"``, what
+    :func:`~llmsse.testing.read_ai_sdk_stream` and :func:`~llmsse.testing.read_ag_ui_stream`
+    check (what the Vercel AI SDK's and AG-UI's clients accept, and each protocol's
+    lifecycle).
 
     Returns the decoded events.
     """
