@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -563,3 +564,27 @@ def test_a_responses_failure_event_ends_the_stream_in_every_mode(mode: tuple[Any
     assert source.closes == 1
     assert [r.outcome for r in results] == ["failed"]
     assert isinstance(results[0].error, llmsse.UpstreamError)
+
+
+def test_reader_thread_of_an_abandoned_stream_ends_with_its_loop() -> None:
+    # A stream read once and then dropped on a loop that is closed without
+    # shutdown_asyncgens(): nobody will take the queued items, so the reader thread
+    # must not wait for room forever.
+    def readers() -> int:
+        return sum(t.name == "llmsse-reader" for t in threading.enumerate())
+
+    before = readers()
+    loop = asyncio.new_event_loop()
+    agen = llmsse.aiter_sse(iter([f"{i} " for i in range(100_000)]), heartbeat=30.0)
+
+    async def take_one() -> bytes:
+        return await agen.__anext__()
+
+    assert loop.run_until_complete(take_one()) == b"data: 0 \n\n"
+    assert readers() >= 1
+    loop.close()
+    deadline = time.monotonic() + 5
+    while readers() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert readers() <= before  # (other tests' reader threads may end meanwhile)
+    asyncio.run(agen.aclose())  # type: ignore[attr-defined]  # not left to the GC hook

@@ -345,7 +345,10 @@ class _Handoff:
             self.space = space
             # Published before looking again: the consumer sets it once it has taken
             # half (the timeout covers a free-threaded build's reordering).
+            loop = self.loop
             while len(items) > self.limit // 2 and not self.stopped:
+                if loop is not None and loop.is_closed():
+                    return False  # nobody will ever take them
                 space.wait(0.25)
         if self.stopped:
             return False
