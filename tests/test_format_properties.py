@@ -160,20 +160,7 @@ def test_lone_surrogates_keep_the_stream_well_formed(fmt: str, pieces: list[str]
     assert read(fmt, data).ending in ("finished", "failed")
 
 
-@pytest.mark.parametrize(
-    "fmt",
-    [
-        pytest.param(
-            "text",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the text format cannot write a lone surrogate in a data: line: "
-                "the stream ends with an error event and the text is lost",
-            ),
-        ),
-        *JSON_FORMATS,
-    ],
-)
+@pytest.mark.parametrize("fmt", JSON_FORMATS)
 @settings(max_examples=40, deadline=None)
 @given(pieces=st.lists(SURROGATE_PIECE, max_size=6))
 @example(pieces=["\ud83d", "\ude00!"])
@@ -186,6 +173,41 @@ def test_lone_surrogates_survive(fmt: str, pieces: list[str]) -> None:
     assert got.answer == "".join(pieces)
     if pieces == ["\ud83d", "\ude00!"]:
         assert b"\\ud83d" in data
+
+
+def utf8_view(pieces: list[str]) -> str:
+    """What the "text" format promises for deltas with surrogates: UTF-8 cannot carry
+    one, so a pair split between two deltas is joined (the high half waits for the
+    next delta), a high half whose next delta does not start with its low half is
+    dropped, and any other lone surrogate becomes U+FFFD."""
+    out, held = [], ""
+    for piece in pieces:
+        if not piece:
+            continue
+        if held and not "\udc00" <= piece[0] <= "\udfff":
+            held = ""
+        piece, held = held + piece, ""
+        if "\ud800" <= piece[-1] <= "\udbff":
+            piece, held = piece[:-1], piece[-1]
+        piece = piece.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        out.append(piece.replace("\r\n", "\n").replace("\r", "\n"))  # per delta
+    return "".join(out)
+
+
+@pytest.mark.parametrize("source", ["chunks", "str"])
+@settings(max_examples=60, deadline=None)
+@given(pieces=st.lists(SURROGATE_PIECE, max_size=6))
+@example(pieces=["\ud83d", "\ude00!"])
+@example(pieces=["x\ud83d", "abc", "\ude00"])
+@example(pieces=["\ude00\ud83d", "\ud83d", "\ude00\ude00"])
+def test_text_format_carries_what_utf8_can(source: str, pieces: list[str]) -> None:
+    items: list[Any] = answer(*pieces) if source == "chunks" else list(pieces)
+    data = b"".join(llmsse.iter_sse(items, format="text", heartbeat=None))
+    got = read("text", data)
+    assert got.ending == "finished"
+    assert got.answer == utf8_view(pieces)
+    if pieces == ["\ud83d", "\ude00!"]:
+        assert "\U0001f600!" in got.answer
 
 
 # --- lifecycle over random chunks ---------------------------------------------------------------

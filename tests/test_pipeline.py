@@ -588,3 +588,26 @@ def test_reader_thread_of_an_abandoned_stream_ends_with_its_loop() -> None:
         time.sleep(0.05)
     assert readers() <= before  # (other tests' reader threads may end meanwhile)
     asyncio.run(agen.aclose())  # type: ignore[attr-defined]  # not left to the GC hook
+
+
+@pytest.mark.parametrize("kind", ["chunks", "str"])
+def test_a_surrogate_pair_split_between_deltas_is_one_character(
+    mode: tuple[Any, ...], kind: str
+) -> None:
+    # As JSON escapes, a provider can put each half of a pair in a delta of its own;
+    # UTF-8 cannot carry a half, so the text format joins them (other formats send the
+    # escapes, which a JS client joins). A lone half becomes U+FFFD; the stream goes on.
+    pieces = ["a\ud83d", "\ude00b", "\udc00c", "d\ud83d", "e"]
+    items: list[Any] = answer(*pieces) if kind == "chunks" else pieces
+    results: list[StreamResult] = []
+    body = b"".join(consume(mode, make(mode, items), on_complete=results.append))
+    events = llmsse.parse(body)
+    assert [e.data for e in events if e.event == "message"] == [
+        "a",
+        "\U0001f600b",
+        "\ufffdc",
+        "d",
+        "e",
+    ]
+    assert events[-1].event == "done"
+    assert results[0].text == "".join(pieces)  # on_complete gets what the model sent

@@ -23,16 +23,23 @@ def text_feed(fmt: Format, ids: bool) -> Callable[[Any], bytes] | None:
     if type(fmt) is not TextFormat or ids:
         return None
     add_text = fmt.state.add_text if fmt.accumulate else None
+    held = fmt._held  # half of a surrogate pair held back by the format
+    text = fmt.text
 
     def feed_text(piece: Any) -> bytes:
         if type(piece) is not str:
             raise TypeError("not a str")
         if not piece:
             return b""
-        if "\n" in piece or "\r" in piece:
-            out = encode_data(piece)
-        else:
-            out = f"data: {piece}\n\n".encode()
+        if held:
+            return text(piece)
+        try:
+            if "\n" in piece or "\r" in piece:
+                out = encode_data(piece)
+            else:
+                out = f"data: {piece}\n\n".encode()
+        except UnicodeEncodeError:  # half of a surrogate pair
+            out = fmt.render(piece)
         if add_text is not None:  # the text is kept only for on_complete
             add_text(piece)
         return out

@@ -138,6 +138,8 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     # The text format's chunk() fast path, inlined below for a source of openai chunks
     # (saves a call per chunk); only for TextFormat itself, a subclass may override chunk().
     text_chunk = fmt.chunk if type(fmt) is TextFormat and not options.ids else None
+    # While the text format holds back half of a surrogate pair, chunks take its chunk().
+    held: dict[Any, str] = fmt._held if isinstance(fmt, TextFormat) else {}
     add_text = fmt.state.add_text if fmt.accumulate else None
     fast = False
     try:
@@ -175,18 +177,25 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                 if text is not None:
                     if add_text is not None:
                         add_text(text)
-                    if "\n" in text or "\r" in text:
-                        yield encode_data(text)
-                    else:
-                        yield f"data: {text}\n\n".encode()
+                    try:
+                        if "\n" in text or "\r" in text:
+                            out = encode_data(text)
+                        else:
+                            out = f"data: {text}\n\n".encode()
+                    except UnicodeEncodeError:  # half of a surrogate pair
+                        out = fmt.render(text)
+                        fast = not held
+                        if not out:
+                            continue
+                    yield out
                     continue
             try:
                 out = feed(item)  # type: ignore[misc]
             except Exception as exc:
                 feed, out = refeed(fmt, feed, item, exc)
-                fast = feed == text_chunk
                 if type(item) is str:
                     feed = text_feed(fmt, options.ids) or feed
+            fast = feed == text_chunk and not held
             if out:
                 yield out
         result.outcome = "finished"

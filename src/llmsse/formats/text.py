@@ -29,13 +29,46 @@ class TextFormat(Format):
         self._absorb = self.state.absorb
         self._pending = self.state.pending
         self._text_append = self.state.add_text
+        # The high half of a surrogate pair that ended a delta, per kind of text (None:
+        # the answer), waiting for the low half at the start of the next delta.
+        self._held: dict[str | None, str] = {}
 
     def _event(self, kind: str | None, data: str) -> bytes:
+        held = self._held
+        if held and kind in held and not (data and "\udc00" <= data[0] <= "\udfff"):
+            del held[kind]  # its low half did not come: a lone surrogate, dropped
+        try:
+            body = _field_lines(b"data: ", data)
+        except UnicodeEncodeError:
+            data = self._encodable(kind, data)
+            if not data:
+                return b""
+            body = _field_lines(b"data: ", data)
         head = b"" if kind is None else b"event: " + kind.encode() + b"\n"
         if self.ids:
             self._next_id += 1
             head += b"id: %d\n" % self._next_id
-        return head + _field_lines(b"data: ", data) + b"\n"
+        return head + body + b"\n"
+
+    def _encodable(self, kind: str | None, data: str) -> str:
+        """``data`` as text UTF-8 can carry. A provider may split a surrogate pair
+        between two deltas (as JSON escapes): the high half at the end is held back and
+        joined with the low half that starts the next delta; any other lone surrogate
+        becomes U+FFFD, as a UTF-8 decoder shows broken input."""
+        data = self._held.pop(kind, "") + data
+        if "\ud800" <= data[-1] <= "\udbff":
+            self._held[kind] = data[-1]
+            data = data[:-1]
+        return data.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+    def _text_event(self, text: str) -> bytes:
+        """The answer's text as an unnamed event (the slow path's encoding)."""
+        if self.ids or self._held:
+            return self._event(None, text)
+        try:
+            return encode_data(text)
+        except UnicodeEncodeError:
+            return self._event(None, text)
 
     def chunk(self, chunk: Any) -> bytes:
         # _chat.plain_text() inlined: this is the per-chunk hot path of the default
@@ -58,13 +91,17 @@ class TextFormat(Format):
                             fields["refusal"] or fields["tool_calls"] or delta.__pydantic_extra__
                         )
                         and not self.ids
+                        and not self._held
                     ):
                         # The text is kept only for on_complete (finish() does not need it).
                         if self.accumulate:
                             self._text_append(text)
-                        if "\n" in text or "\r" in text:
-                            return encode_data(text)
-                        return f"data: {text}\n\n".encode()
+                        try:
+                            if "\n" in text or "\r" in text:
+                                return encode_data(text)
+                            return f"data: {text}\n\n".encode()
+                        except UnicodeEncodeError:  # half of a surrogate pair
+                            return self._event(None, text)
         except (AttributeError, KeyError, TypeError):
             pass
         return self._chunk(chunk)
@@ -75,9 +112,7 @@ class TextFormat(Format):
             return self._with_pending(text)
         if text is None:
             return b""
-        if self.ids:
-            return self._event(None, text)
-        return encode_data(text)
+        return self._text_event(text)
 
     def _with_pending(self, text: str | None) -> bytes:
         out = b""
@@ -102,9 +137,7 @@ class TextFormat(Format):
             return self._with_pending(text)
         if not text:
             return b""
-        if self.ids:
-            return self._event(None, text)
-        return encode_data(text)
+        return self._text_event(text)
 
     def text(self, piece: str) -> bytes:
         if not piece:
