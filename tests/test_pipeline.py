@@ -611,3 +611,27 @@ def test_a_surrogate_pair_split_between_deltas_is_one_character(
     ]
     assert events[-1].event == "done"
     assert results[0].text == "".join(pieces)  # on_complete gets what the model sent
+
+
+@pytest.mark.parametrize("pipeline", ["iter_sse", "aiter_sse-asyncio", "aiter_sse-trio"])
+def test_free_threaded_hand_offs_give_the_same_stream(
+    pipeline: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a GIL the reader thread takes the lock (sync) or wakes the loop (async)
+    # for every item; force that path here.
+    from llmsse import aio
+    from llmsse import pipeline as sync_pipeline
+
+    monkeypatch.setattr(sync_pipeline, "FREE_THREADED", True)
+    monkeypatch.setattr(aio, "FREE_THREADED", True)
+    pieces = [f"{i} " for i in range(2000)]
+    expected = b"".join(llmsse.iter_sse(iter(pieces), heartbeat=None))
+    if pipeline == "iter_sse":
+        got = b"".join(llmsse.iter_sse(iter(pieces), heartbeat=30.0))
+    else:
+
+        async def main() -> bytes:
+            return b"".join([p async for p in llmsse.aiter_sse(iter(pieces), heartbeat=30.0)])
+
+        got = anyio.run(main, backend=pipeline.rpartition("-")[2])
+    assert got == expected

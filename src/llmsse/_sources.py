@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import socket
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -207,6 +209,37 @@ class SyncSource:
         close = _closer(self.source)
         if close is not None:
             close()
+
+
+#: Free-threaded CPython (3.13t and later) without its GIL re-enabled: the hand-offs
+#: take a lock (or wake the consumer) per item there.
+FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+def reader_thread(
+    handle: SyncSource, put: Callable[[Any], bool], fail: Callable[[BaseException], object]
+) -> threading.Thread:
+    """A daemon thread (not started) that reads ``handle`` to its end.
+
+    Each item, then ``END``, goes to ``put``, which returns ``False`` once nobody takes
+    them any more; an exception goes to ``fail``. The thread closes the handle when it
+    stops. It runs in the caller's context (contextvars: a framework's request context),
+    as the source would if it were read in the caller's own thread.
+    """
+
+    def read() -> None:
+        try:
+            while True:
+                item = handle.next()
+                if not put(item) or item is END:
+                    return
+        except BaseException as exc:
+            fail(exc)
+        finally:
+            handle.close()
+
+    context = contextvars.copy_context()
+    return threading.Thread(target=context.run, args=(read,), name="llmsse-reader", daemon=True)
 
 
 async def aclose_source(source: object, it: object) -> None:

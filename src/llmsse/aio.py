@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
-import sys
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -17,7 +15,16 @@ import anyio
 from llmsse._errors import OnError, error_payload
 from llmsse._fastpath import text_feed
 from llmsse._options import PING, Options, check_options
-from llmsse._sources import END, SyncSource, aclose_source, check_source, is_async_source, refeed
+from llmsse._sources import (
+    END,
+    FREE_THREADED,
+    SyncSource,
+    aclose_source,
+    check_source,
+    is_async_source,
+    reader_thread,
+    refeed,
+)
 from llmsse._spawn import Background
 from llmsse.formats import FormatSpec
 from llmsse.formats.base import Format
@@ -177,9 +184,10 @@ async def _run(
         take: Callable[[], Any] = _empty
         get: Callable[[], Awaitable[Any]]
         if isinstance(handle, SyncSource):
-            # Read ahead in a thread of its own, never on the loop.
+            # Read ahead in a thread of its own (not waited for when the consumer
+            # stops: it may be blocked inside the source, a model thinking).
             handoff = _Handoff(_BUFFER, options.heartbeat)
-            _read_in_thread(handle, handoff)
+            reader_thread(handle, handoff.put_from_thread, handoff.fail_from_thread).start()
             take, get = handoff.take, handoff.get
         elif options.heartbeat is None:
             get = handle.next
@@ -353,13 +361,18 @@ class _Handoff:
         if self.stopped:
             return False
         items.append(item)
-        if (self.waiter is not None and not self.wake_pending) or _FREE_THREADED:
+        if (self.waiter is not None and not self.wake_pending) or FREE_THREADED:
             self.wake_pending = True
             try:
                 self.wake_soon(self._wake)
             except RuntimeError:  # the loop is closed (or trio's run is over)
                 return False
         return True
+
+    def fail_from_thread(self, exc: BaseException) -> None:
+        """The reader thread's source raised ``exc``."""
+        self.failure = exc
+        self.put_from_thread(_FAILED)
 
     def _wake(self) -> None:
         self.wake_pending = False
@@ -431,8 +444,6 @@ class _Handoff:
 
 _FAILED: Any = object()
 _EMPTY: Any = object()
-# Free-threaded CPython (3.13t and later) without its GIL re-enabled.
-_FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def _empty() -> Any:
@@ -463,32 +474,6 @@ def _read_in_task(handle: _AsyncSource, handoff: _Handoff) -> Background:
             put(_FAILED)
 
     return Background(produce)
-
-
-def _read_in_thread(handle: SyncSource, handoff: _Handoff) -> None:
-    """Read a sync source ahead of the consumer, in a thread of its own.
-
-    The thread is not waited for when the consumer stops: it may be blocked inside the
-    source (a model thinking). Closing the handle interrupts an openai ``Stream``; a
-    generator is closed by this thread when its ``next()`` returns.
-    """
-    put = handoff.put_from_thread
-
-    def read() -> None:
-        try:
-            while True:
-                item = handle.next()
-                if not put(item) or item is END:
-                    return
-        except BaseException as exc:
-            handoff.failure = exc
-            put(_FAILED)
-        finally:
-            handle.close()
-
-    # The reader runs in the consumer's context (contextvars), as anyio's to_thread does.
-    context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(read,), name="llmsse-reader", daemon=True).start()
 
 
 async def _close(handle: Any) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 import logging
-import sys
 import threading
 import time
 from collections import deque
@@ -15,7 +13,14 @@ from typing import Any
 from llmsse._errors import OnError, error_payload
 from llmsse._fastpath import text_feed
 from llmsse._options import Options, check_options
-from llmsse._sources import END, SyncSource, check_source, refeed
+from llmsse._sources import (
+    END,
+    FREE_THREADED,
+    SyncSource,
+    check_source,
+    reader_thread,
+    refeed,
+)
 from llmsse.event import encode_data
 from llmsse.formats import FormatSpec
 from llmsse.formats.base import Format
@@ -30,8 +35,6 @@ _QUEUE_SIZE = 256
 _BATCH = 64  # the most events in one item of iter_sse_batched()
 _NOTHING: Any = object()  # _Handoff.wait() timed out
 _FAILED: Any = object()  # the source raised: _Handoff.failure
-# Free-threaded CPython (3.13t and later) without its GIL re-enabled.
-_FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def iter_sse(
@@ -276,11 +279,16 @@ class _Handoff:
         if self.stopped:
             return False
         items.append(item)
-        if self.consumer_waiting or _FREE_THREADED:
+        if self.consumer_waiting or FREE_THREADED:
             with self.cond:
                 if self.consumer_waiting:
                     self.cond.notify()
         return True
+
+    def fail(self, exc: BaseException) -> None:
+        """The source raised ``exc``: the consumer raises it after the items before it."""
+        self.failure = exc
+        self.put(_FAILED)
 
     def wait(self, timeout: float) -> Any:
         """The next item, or ``_NOTHING`` after ``timeout`` seconds without one."""
@@ -315,27 +323,11 @@ def _threaded(
 ) -> Iterator[bytes]:
     handoff = _Handoff(_QUEUE_SIZE)
 
-    def read() -> None:
-        put = handoff.put
-        try:
-            while True:
-                item = handle.next()
-                if not put(item) or item is END:
-                    return
-        except BaseException as exc:
-            handoff.failure = exc
-            put(_FAILED)
-        finally:
-            handle.close()
-
     result = fmt.result
     result.outcome = "disconnected"
     failure: BaseException | None = None
     parts: list[bytes] = []  # batched: events read and encoded, not yet handed out
-    # The reader runs in the consumer's context (contextvars: a framework's request
-    # context), as a source read in the consumer's own thread would.
-    context = contextvars.copy_context()
-    reader = threading.Thread(target=context.run, args=(read,), name="llmsse-reader", daemon=True)
+    reader = reader_thread(handle, handoff.put, handoff.fail)
     items = handoff.items
     half = handoff.half
     monotonic = time.monotonic
