@@ -393,15 +393,47 @@ def test_a_gap_ends_with_the_error_event() -> None:
 
 
 def test_a_stream_lost_while_read_ends_with_the_error_event() -> None:
+    # A crashed worker: its stream was started and written to, then nothing (no
+    # producer pushes the ttl back any more, no end is written).
     async def main() -> None:
         store = MemoryStore()
-        source = FakeAsyncStream(chunks("a b"), first_delay=30)
-        stream_id = await astart_stream(source, store=store, ttl=0.3)
+        stream_id = "crashed-worker"
+        await store.create(stream_id, ttl=0.3)
+        await store.append(stream_id, [(1, b"id: 1\ndata: a\n\n")])
         with anyio.fail_after(5):
             events = llmsse.parse(await collect(aresume_sse(stream_id, store=store, heartbeat=0.1)))
-        assert [e.event for e in events if e.event] == ["error"]
-        assert '"stream_lost"' in (events[-1].data or "")
+        assert (events[0].event, events[0].data) == ("message", "a")
+        assert events[-1].event == "error" and '"stream_lost"' in (events[-1].data or "")
         assert await acancel_stream(stream_id, store=store) is False
+
+    anyio.run(main)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_model_silent_for_longer_than_ttl_keeps_its_stream(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    # The producer pushes the ttl back while the model thinks: a short ttl only ends
+    # the streams whose producer is gone.
+    async def main() -> None:
+        if kind == "redis":
+            from llmsse.resumable.redis import RedisStore
+
+            from ._redis_server import shared_redis_url
+
+            store: Any = RedisStore(url=shared_redis_url(request), prefix="silent-model")
+        else:
+            store = MemoryStore()
+        try:
+            source = FakeAsyncStream(chunks("a b"), first_delay=1.2)
+            stream_id = await astart_stream(source, store=store, ttl=0.4)
+            with anyio.fail_after(10):
+                body = await collect(aresume_sse(stream_id, store=store, heartbeat=0.1))
+            events = llmsse.parse(body)
+            assert [e.data for e in events if e.event == "message"] == ["a", " b"]
+            assert events[-1].event == "done"
+        finally:
+            await store.aclose()
 
     anyio.run(main)
 

@@ -300,6 +300,29 @@ async def test_vanished_producer_expires_after_ttl(store: Store) -> None:
     await until_missing(store, stream_id, 5)
 
 
+async def test_touch_pushes_the_ttl_of_a_live_stream_back(store: Store) -> None:
+    stream_id = new_id()
+    await store.create(stream_id, ttl=0.6)
+    await store.append(stream_id, [event(1)])
+    for _ in range(5):  # 1.5 s in all, touched every 0.3 s
+        await anyio.sleep(0.3)
+        await store.touch(stream_id)
+    ids, batch = await read_all(store, stream_id, 0)
+    assert (ids, batch.state) == ([1], "live")
+    await until_missing(store, stream_id, 5)  # no more touches: the ttl runs out
+
+
+async def test_touch_does_not_revive_a_finished_or_missing_stream(store: Store) -> None:
+    stream_id = new_id()
+    await store.create(stream_id, ttl=60)
+    await store.finish(stream_id, expire=0.3)
+    await store.touch(stream_id)
+    assert (await store.read(stream_id, 0, block=0)).state == "finished"
+    await until_missing(store, stream_id, 5)
+    await store.touch(stream_id)
+    assert (await store.read(stream_id, 0, block=0)).state == "missing"
+
+
 async def test_a_blocked_reader_sees_expiry(store: Store) -> None:
     stream_id = new_id()
     await store.create(stream_id, ttl=60)

@@ -60,7 +60,10 @@ async def astart_stream(
             reports ``"disconnected"``); may be a coroutine function.
         on_error: Maps an upstream exception to the error event, as for ``aiter_sse``.
         ttl: Seconds after which a stream whose producer vanished (a crashed worker) is
-            dropped: the store drops a live stream that saw no append for this long.
+            dropped: the store drops a live stream that the producer has not written to
+            for this long. While the model is silent the producer pushes it back every
+            third of ``ttl``, so a short one (a minute) is safe with a model that thinks
+            for longer, and readers of a crashed worker's stream get ``stream_lost`` soon.
         expire: Seconds a finished stream stays readable.
 
     Returns:
@@ -90,7 +93,7 @@ async def astart_stream(
         on_complete=on_complete,
         on_error=on_error,
     )
-    producer = _Producer(target, stream_id, events, expire)
+    producer = _Producer(target, stream_id, events, ttl=ttl, expire=expire)
     task = Background(producer.run)
     _running.add(task)
     producer.done = lambda: _running.discard(task)
@@ -132,10 +135,19 @@ def cancel_stream(stream_id: str, *, store: Store | None = None) -> bool:
 class _Producer:
     """Moves the events of one generation into the store; ends it on every way out."""
 
-    def __init__(self, store: Store, stream_id: str, events: AsyncIterator[bytes], expire: float):
+    def __init__(
+        self,
+        store: Store,
+        stream_id: str,
+        events: AsyncIterator[bytes],
+        *,
+        ttl: float,
+        expire: float,
+    ):
         self.store = store
         self.stream_id = stream_id
         self.events = events
+        self.keepalive = ttl / 3  # pushes the ttl back this often while nothing is appended
         self.expire = expire
         self.pending: list[tuple[int, bytes]] = []
         self.generating = True
@@ -199,8 +211,12 @@ class _Producer:
             if not self.pending:
                 if not self.generating:
                     return
-                self.wake = anyio.Event()
-                await self.wake.wait()
+                wake = self.wake = anyio.Event()
+                with anyio.move_on_after(self.keepalive):
+                    await wake.wait()
+                if not wake.is_set():
+                    # The model is silent (thinking): tell the store this producer lives.
+                    await self.store.touch(self.stream_id)
                 continue
             batch, self.pending = self.pending, []
             await self.store.append(self.stream_id, batch)

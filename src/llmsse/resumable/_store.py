@@ -51,7 +51,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def append(self, stream_id: str, events: Sequence[tuple[int, bytes]]) -> None:
-        """Add events (ascending ids, continuing the stream's sequence) and wake readers."""
+        """Add events (ascending ids, continuing the stream's sequence) and wake readers.
+
+        Every append to a live stream pushes its ``ttl`` back, an append of no events
+        too: that is :meth:`touch`."""
+
+    async def touch(self, stream_id: str) -> None:
+        """Push a live stream's ``ttl`` back without adding events.
+
+        The producer calls it while the model is silent (thinking), every third of the
+        ``ttl``, so that a short ``ttl`` ends the streams of a crashed worker soon
+        without ending those of a model that thinks. The default appends no events."""
+        await self.append(stream_id, ())
 
     @abc.abstractmethod
     async def finish(self, stream_id: str, *, expire: float) -> None:

@@ -130,11 +130,15 @@ class MemoryStore(Store):
     async def append(self, stream_id: str, events: Sequence[tuple[int, bytes]]) -> None:
         """Add events; they must continue the stream's ids (``ValueError`` otherwise).
 
-        Appending to a stream that is missing (expired) or finished changes nothing.
+        Pushes the stream's ``ttl`` back, also with no events. Appending to a stream that
+        is missing (expired) or finished changes nothing.
         """
         with self._lock:
             stream = self._get(stream_id)
-            if stream is None or stream.finished or not events:
+            if stream is None or stream.finished:
+                return
+            if not events:  # touch(): only the ttl
+                stream.deadline = time.monotonic() + stream.ttl
                 return
             expected = stream.last_id + 1
             for event_id, _ in events:

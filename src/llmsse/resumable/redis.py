@@ -374,9 +374,8 @@ class RedisStore(Store):
     async def append(self, stream_id: str, events: Sequence[tuple[int, bytes]]) -> None:
         """Add events under ``0-<id>`` and push the stream's ``ttl`` back. They must continue
         the stream's ids (``ValueError`` otherwise); ids already stored are skipped, so a
-        retried call is harmless. Appending to a finished or missing stream does nothing."""
-        if not events:
-            return
+        retried call is harmless. With no events it only pushes the ``ttl`` back
+        (:meth:`touch`). Appending to a finished or missing stream does nothing."""
         state = self._state()
         args: list[bytes | str | int] = [self._maxlen, "1" if self._approximate else "0"]
         for event_id, data in events:
