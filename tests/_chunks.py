@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletionChunk
 
-from llmsse.testing import chunks, to_chunk
+from llmsse.testing import chunks, to_chunk, tool_call
 
 USAGE = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
 
@@ -49,6 +49,23 @@ def usage_chunk(prompt: int = 5, completion: int = 7) -> ChatCompletionChunk:
 def answer(*pieces: str, finish: str = "stop", usage: bool = True) -> list[ChatCompletionChunk]:
     """Role chunk, one chunk per piece, finish chunk, then (optionally) the usage chunk."""
     return chunks(list(pieces), finish_reason=finish, usage=USAGE if usage else None)
+
+
+def weather_example(*, azure: bool = True) -> list[ChatCompletionChunk]:
+    """The input of PROTOCOLS.md §6's examples: (Azure's empty first chunk,) a role chunk with
+    ``content: ""``, reasoning, two text deltas, a streamed tool call, finish, usage."""
+    return chunks(
+        ["Checking ", "Paris…\n"],
+        reasoning=["Need weather."],
+        tool_calls=[
+            tool_call(
+                "get_weather", '{"city":"Paris"}', id="call_1", pieces=['{"city":', '"Paris"}']
+            )
+        ],
+        finish_reason="tool_calls",
+        usage={"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21},
+        azure=azure,
+    )
 
 
 def js_string(text: str) -> str:

@@ -24,7 +24,7 @@ from ag_ui.encoder import EventEncoder
 from openai.types.chat import ChatCompletionChunk
 
 import llmsse
-from _chunks import answer, chunk, fragment, js_string, usage_chunk
+from _chunks import answer, chunk, fragment, js_string, usage_chunk, weather_example
 from _node import node_with, read_streams
 from _responses import seeded_mixes
 from llmsse import StreamResult, sse_headers
@@ -55,22 +55,6 @@ EXAMPLE_BYTES = (
 PINNED = functools.partial(
     AGUIFormat, thread_id="thread_1", run_id="run_1", message_id="msg_1", reasoning_id="rs_1"
 )
-
-
-def example_source() -> list[ChatCompletionChunk]:
-    """The input of PROTOCOLS.md §6's example (the same as for the AI SDK's)."""
-    return chunks(
-        ["Checking ", "Paris…\n"],
-        reasoning=["Need weather."],
-        tool_calls=[
-            tool_call(
-                "get_weather", '{"city":"Paris"}', id="call_1", pieces=['{"city":', '"Paris"}']
-            )
-        ],
-        finish_reason="tool_calls",
-        usage={"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21},
-        azure=True,
-    )
 
 
 def body(source: Any, **options: Any) -> bytes:
@@ -219,16 +203,16 @@ def test_the_format_does_not_import_ag_ui_protocol() -> None:
 
 
 def test_protocols_example_byte_for_byte() -> None:
-    assert body(example_source(), format=PINNED) == EXAMPLE_BYTES
+    assert body(weather_example(), format=PINNED) == EXAMPLE_BYTES
 
 
 def test_protocols_example_byte_for_byte_async() -> None:
-    assert arun(example_source(), format=PINNED) == EXAMPLE_BYTES
+    assert arun(weather_example(), format=PINNED) == EXAMPLE_BYTES
 
 
 def test_protocols_example_from_an_async_source() -> None:
     async def source() -> Any:
-        for item in example_source():
+        for item in weather_example():
             yield item
 
     assert arun(source(), format=PINNED) == EXAMPLE_BYTES
@@ -571,7 +555,7 @@ def http_agent() -> Callable[[list[bytes]], list[dict[str, Any]]]:
 
 
 def test_http_agent_reads_the_protocols_example(http_agent: Any) -> None:
-    (read,) = http_agent([body(example_source(), format=PINNED)])
+    (read,) = http_agent([body(weather_example(), format=PINNED)])
     assert read["error"] is None
     assert read["events"] == events(EXAMPLE_BYTES)  # every event passed the client's schemas
     assert read["messages"] == [

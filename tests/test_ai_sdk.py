@@ -19,7 +19,7 @@ import pytest
 from openai.types.chat import ChatCompletionChunk
 
 import llmsse
-from _chunks import USAGE, answer, chunk, fragment, js_string, usage_chunk
+from _chunks import USAGE, answer, chunk, fragment, js_string, usage_chunk, weather_example
 from _node import node_with, read_streams
 from _responses import seeded_mixes
 from llmsse import StreamResult, sse_headers
@@ -51,23 +51,6 @@ EXAMPLE_BYTES = (
     b'{"completion_tokens":12,"prompt_tokens":9,"total_tokens":21}}}\n\n'
     b"data: [DONE]\n\n"
 )
-
-
-def example_source() -> list[ChatCompletionChunk]:
-    """The input of PROTOCOLS.md §6.2's example: Azure's first chunk, a role chunk with
-    ``content: ""``, reasoning, two text deltas, a streamed tool call, finish, usage."""
-    return chunks(
-        ["Checking ", "Paris…\n"],
-        reasoning=["Need weather."],
-        tool_calls=[
-            tool_call(
-                "get_weather", '{"city":"Paris"}', id="call_1", pieces=['{"city":', '"Paris"}']
-            )
-        ],
-        finish_reason="tool_calls",
-        usage={"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21},
-        azure=True,
-    )
 
 
 WITH_ID = functools.partial(AISDKFormat, message_id="msg_1")
@@ -180,16 +163,16 @@ def test_registered_with_its_header() -> None:
 
 
 def test_protocols_example_byte_for_byte() -> None:
-    assert body(example_source(), format=WITH_ID) == EXAMPLE_BYTES
+    assert body(weather_example(), format=WITH_ID) == EXAMPLE_BYTES
 
 
 def test_protocols_example_byte_for_byte_async() -> None:
-    assert asyncio.run(abody(example_source(), format=WITH_ID)) == EXAMPLE_BYTES
+    assert asyncio.run(abody(weather_example(), format=WITH_ID)) == EXAMPLE_BYTES
 
 
 def test_protocols_example_from_an_async_source() -> None:
     async def source() -> Any:
-        for item in example_source():
+        for item in weather_example():
             yield item
 
     assert asyncio.run(abody(source(), format=WITH_ID)) == EXAMPLE_BYTES
@@ -501,7 +484,7 @@ def ai_sdk(
 
 
 def test_the_ai_sdk_reads_the_protocols_example(ai_sdk: Any) -> None:
-    (read,) = ai_sdk([body(example_source(), format=WITH_ID)])
+    (read,) = ai_sdk([body(weather_example(), format=WITH_ID)])
     assert read["error"] is None
     assert read["chunks"] == ui_chunks(EXAMPLE_BYTES)  # every chunk passed the schema
     assert read["message"] == {

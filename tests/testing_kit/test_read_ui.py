@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import llmsse
+from _chunks import weather_example
 from llmsse.formats import AGUIFormat, AISDKFormat
 from llmsse.testing import (
     AGUIStreamReply,
@@ -40,21 +41,6 @@ async def abody(source: Any, fmt: Any, **options: Any) -> bytes:
     return b"".join([part async for part in llmsse.aiter_sse(source, format=fmt, **options)])
 
 
-def weather() -> list[Any]:
-    """Reasoning, two text pieces, a streamed tool call, finish and usage."""
-    return chunks(
-        ["Checking ", "Paris…\n"],
-        reasoning=["Need weather."],
-        tool_calls=[
-            tool_call(
-                "get_weather", '{"city":"Paris"}', id="call_1", pieces=['{"city":', '"Paris"}']
-            )
-        ],
-        finish_reason="tool_calls",
-        usage={"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21},
-    )
-
-
 def failing(after: int = 2) -> FakeStream[Any]:
     return FakeStream(chunks(["one", "two"]), error=api_error("secret"), error_after=after)
 
@@ -77,7 +63,7 @@ def replies_are_frozen(reply: Any) -> None:
 
 def test_ai_sdk_reply_of_the_protocols_example() -> None:
     fmt = functools.partial(AISDKFormat, message_id="msg_1")
-    reply = read_ai_sdk_stream(body(weather(), fmt))
+    reply = read_ai_sdk_stream(body(weather_example(azure=False), fmt))
     assert isinstance(reply, AISDKStreamReply)
     replies_are_frozen(reply)
     assert (reply.text, reply.reasoning) == ("Checking Paris…\n", "Need weather.")
@@ -304,7 +290,7 @@ PINNED = functools.partial(
 
 
 def test_ag_ui_reply_of_the_protocols_example() -> None:
-    reply = read_ag_ui_stream(body(weather(), PINNED))
+    reply = read_ag_ui_stream(body(weather_example(azure=False), PINNED))
     assert isinstance(reply, AGUIStreamReply)
     replies_are_frozen(reply)
     assert (reply.text, reply.reasoning) == ("Checking Paris…\n", "Need weather.")
