@@ -198,7 +198,9 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                 feed, out = refeed(fmt, feed, item, exc)
                 if type(item) is str:
                     feed = text_feed(fmt, options.ids) or feed
-            fast = feed == text_chunk and not held
+            if text_chunk is not None:  # only the text format has a fast path
+                # Off while the format holds half a surrogate pair (see TextFormat._event).
+                fast = feed == text_chunk and not held
             if out:
                 yield out
         result.outcome = "finished"
