@@ -12,6 +12,7 @@ from typing import Any
 
 from llmsse._chat import plain_text, to_plain
 from llmsse._json import dumps
+from llmsse.formats._template import Render, chunk_template
 from llmsse.formats.base import Format
 
 __all__ = ["OpenAIFormat"]
@@ -81,6 +82,11 @@ class OpenAIFormat(Format):
         self._responses = False  # the source yields Responses API events
         self._sequence = -1  # the last sequence_number passed through
         self._to_json: Any = _not_pydantic
+        # Chunks shaped like the last template's are written from it (see _template.py).
+        self._template: Render | None = None
+        self._framed = False  # the template writes "data: ...\n\n" itself
+        self._misses = 0
+        self._builds = 0
         self._plain = retry is None and not ids
         # The openai SDK's decoder dispatches any block that sets a field, or that
         # follows an id, as an event and fails to parse its empty data. So retry:
@@ -113,9 +119,14 @@ class OpenAIFormat(Format):
             else:
                 self._text_append(text)
         if type(chunk) is self._cls:
+            template = self._template
+            if template is not None:
+                out = template(chunk)
+                if out is not None:
+                    return out if self._framed else self._data(out)
             # Same class as the last chunk (all of them, in practice): its serializer
-            # is at hand, and the common case needs no retry/id prefix. (type(), not
-            # .__class__: that read goes through pydantic's slow __getattr__ hook.)
+            # is at hand. (type(), not .__class__: that read goes through pydantic's
+            # slow __getattr__ hook.)
             try:
                 data: bytes = self._to_json(
                     chunk, exclude_unset=True, by_alias=True, warnings=False
@@ -126,10 +137,26 @@ class OpenAIFormat(Format):
             self._cls = type(chunk)
             serializer = getattr(self._cls, "__pydantic_serializer__", None)
             self._to_json = serializer.to_json if serializer is not None else _not_pydantic
+            self._template = None
             data = _chunk_json(chunk)
+        self._misses += 1
+        # A few tries up front (Azure's empty chunk, the role chunk, the first text
+        # chunk), then one per 8 misses: chunks that never repeat pay little for it.
+        if self._builds < 3 + self._misses // 8 and self._to_json is not _not_pydantic:
+            self._learn(chunk)
         if self._plain:
             return b"data: " + data + b"\n\n"
         return self._data(data)
+
+    def _learn(self, chunk: Any) -> None:
+        self._builds += 1
+        framed = self._plain
+        head, tail = (b"data: ", b"\n\n") if framed else (b"", b"")
+        try:
+            self._template = chunk_template(chunk, self._to_json, head, tail)
+        except Exception:  # Ineligible, or an odd object: the serializer still writes it
+            return
+        self._framed = framed
 
     def _made_chunk(self, delta: dict[str, Any], finish_reason: str | None) -> bytes:
         if self._made is None:

@@ -1,0 +1,202 @@
+"""A chunk's JSON from a template: pydantic's bytes for chunks that differ only in text.
+
+Nearly every chunk of a stream repeats the one before it except for its text (and the
+API's random ``obfuscation`` padding). :func:`chunk_template` serialises one chunk with
+those strings replaced by sentinels and cuts the output at the sentinels. A later chunk
+whose fields set, constants (equal values of the same types) and classes are the
+template's is then written as the constant pieces around its own JSON-escaped strings:
+the bytes pydantic would write, for a fraction of the cost. Anything else is a miss
+(``None``) and the caller serialises the chunk itself.
+
+Only the openai SDK's own classes, without provider extras, are templated: they have
+no custom serialisers, so a string field is written as its JSON string and nothing
+else. A template must also reproduce its own chunk's JSON exactly, or it is not used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from json.encoder import encode_basestring
+from operator import itemgetter
+from typing import Any
+
+__all__ = ["Ineligible", "chunk_template"]
+
+Render = Callable[[Any], "bytes | None"]
+
+# The string fields that change from chunk to chunk; every other field set must be
+# equal to the template's to match.
+_CHUNK_SLOTS = frozenset({"obfuscation"})
+_DELTA_SLOTS = frozenset({"content", "refusal"})
+_SENTINEL = "\x00llmsse slot %d\x00"
+_OPTIONS: dict[str, Any] = {"exclude_unset": True, "by_alias": True, "warnings": False}
+
+
+class Ineligible(Exception):
+    """The chunk cannot serve as a template (n != 1, extras, a nested object, ...)."""
+
+
+def _none(fields: dict[str, Any]) -> tuple[()]:
+    return ()
+
+
+def _getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function of a ``__dict__`` that gives the values of ``names`` as a tuple."""
+    if not names:
+        return _none
+    # itemgetter of one name returns the bare value: ask for it twice.
+    return itemgetter(*names) if len(names) > 1 else itemgetter(names[0], names[0])
+
+
+class _Level:
+    """What one model of a chunk (the chunk, its choice, the delta) must be to match."""
+
+    def __init__(self, model: Any, slot_names: frozenset[str], child: str) -> None:
+        cls = type(model)
+        if not cls.__module__.startswith("openai.") or model.__pydantic_extra__:
+            raise Ineligible(cls.__qualname__)
+        self.cls = cls
+        self.fields_set = frozenset(model.__pydantic_fields_set__)
+        fields = model.__dict__
+        consts: list[str] = []
+        numbers: list[str] = []
+        self.slots: list[str] = []
+        for name in self.fields_set:
+            if name == child:
+                continue
+            if name not in fields:
+                raise Ineligible(name)  # set but not a field: never in practice
+            value = fields[name]
+            kind = type(value)
+            if name in slot_names and kind is str:
+                self.slots.append(name)
+            elif value is None or kind is str:
+                consts.append(name)
+            elif kind is int or kind is bool:
+                consts.append(name)  # 1 == 1.0 == True: their types must match too
+                numbers.append(name)
+            else:
+                raise Ineligible(name)
+        self.consts = _getter(consts)
+        self.values = self.consts(fields)
+        if len(numbers) > 1:
+            raise Ineligible("numbers")  # one at most (created, index): checked by name
+        self.number = numbers[0] if numbers else ""
+        self.kind = type(fields[self.number]) if numbers else None
+
+    def copy(self, model: Any, sentinels: list[str]) -> Any:
+        """A shallow copy of ``model`` with numbered sentinels in its slots."""
+        copy = model.__copy__()
+        for name in self.slots:
+            copy.__dict__[name] = _SENTINEL % len(sentinels)
+            sentinels.append(copy.__dict__[name])
+        return copy
+
+
+def chunk_template(chunk: Any, to_json: Callable[..., bytes], head: bytes, tail: bytes) -> Render:
+    """A function that writes ``head + <chunk JSON> + tail`` for chunks shaped like ``chunk``.
+
+    ``to_json`` is the chunk class's ``__pydantic_serializer__.to_json``. Raises
+    :class:`Ineligible` when ``chunk`` cannot serve as a template (found before
+    anything is serialised) and ``ValueError`` when the result would not be exact.
+    """
+    choices = chunk.__dict__.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        raise Ineligible("choices")
+    choice = choices[0]
+    delta = choice.__dict__.get("delta")
+    # The delta first: where most chunks that cannot be templated show it.
+    low = _Level(delta, _DELTA_SLOTS, "")
+    if len(low.slots) != 1:
+        raise Ineligible("slots")
+    mid = _Level(choice, frozenset(), "delta")
+    top = _Level(chunk, _CHUNK_SLOTS, "choices")
+    if len(top.slots) > 1:
+        raise Ineligible("slots")
+    sentinels: list[str] = []
+    low_copy = low.copy(delta, sentinels)
+    top_copy = top.copy(chunk, sentinels)
+    mid_copy = mid.copy(choice, sentinels)
+    mid_copy.__dict__["delta"] = low_copy
+    top_copy.__dict__["choices"] = [mid_copy]
+    text = (head + to_json(top_copy, **_OPTIONS) + tail).decode()
+    marks = []
+    for number, sentinel in enumerate(sentinels):
+        escaped = encode_basestring(sentinel)
+        if text.count(escaped) != 1:
+            raise ValueError("a sentinel is not where it can be cut out")
+        marks.append((text.index(escaped), len(escaped), number))
+    marks.sort()
+    pieces = []
+    start = 0
+    for at, size, _ in marks:
+        pieces.append(text[start:at])
+        start = at + size
+    pieces.append(text[start:])
+    render = _compile(top, mid, low, pieces, first=marks[0][2])
+    if render(chunk) != head + to_json(chunk, **_OPTIONS) + tail:
+        raise ValueError("the template does not reproduce its own chunk")
+    return render
+
+
+def _compile(top: _Level, mid: _Level, low: _Level, pieces: list[str], first: int) -> Render:
+    # One function of local reads for the hot path: on this path every attribute
+    # lookup or call costs as much as a field of the chunk.
+    top_cls, top_set, top_consts, top_values = top.cls, top.fields_set, top.consts, top.values
+    top_number, top_kind = top.number, top.kind
+    mid_cls, mid_set, mid_consts, mid_values = mid.cls, mid.fields_set, mid.consts, mid.values
+    mid_number, mid_kind = mid.number, mid.kind
+    low_cls, low_set, low_consts, low_values = low.cls, low.fields_set, low.consts, low.values
+    low_number, low_kind = low.number, low.kind
+    text_name = low.slots[0]
+    pad_name = top.slots[0] if top.slots else ""
+    pad_first = first == 1
+    esc = encode_basestring
+
+    def render(chunk: Any) -> bytes | None:
+        try:
+            fields = chunk.__dict__
+            if (
+                type(chunk) is not top_cls
+                or chunk.__pydantic_fields_set__ != top_set
+                or top_consts(fields) != top_values
+                or chunk.__pydantic_extra__
+                or (top_number and type(fields[top_number]) is not top_kind)
+            ):
+                return None
+            choices = fields["choices"]
+            if type(choices) is not list or len(choices) != 1:
+                return None
+            choice = choices[0]
+            choice_fields = choice.__dict__
+            if (
+                type(choice) is not mid_cls
+                or choice.__pydantic_fields_set__ != mid_set
+                or mid_consts(choice_fields) != mid_values
+                or choice.__pydantic_extra__
+                or (mid_number and type(choice_fields[mid_number]) is not mid_kind)
+            ):
+                return None
+            delta = choice_fields["delta"]
+            delta_fields = delta.__dict__
+            if (
+                type(delta) is not low_cls
+                or delta.__pydantic_fields_set__ != low_set
+                or low_consts(delta_fields) != low_values
+                or delta.__pydantic_extra__
+                or (low_number and type(delta_fields[low_number]) is not low_kind)
+            ):
+                return None
+            # esc() raises TypeError for anything but a str, which is a miss.
+            text = delta_fields[text_name]
+            if not pad_name:
+                return f"{pieces[0]}{esc(text)}{pieces[1]}".encode()
+            pad = fields[pad_name]
+            if pad_first:
+                text, pad = pad, text
+            return f"{pieces[0]}{esc(text)}{pieces[1]}{esc(pad)}{pieces[2]}".encode()
+        except (AttributeError, KeyError, TypeError, UnicodeEncodeError):
+            # UnicodeEncodeError: a lone surrogate, which the caller's fallback escapes.
+            return None
+
+    return render
