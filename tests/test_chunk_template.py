@@ -87,8 +87,50 @@ def test_the_obfuscation_padding_is_a_slot_of_its_own() -> None:
     stream = [built(wire(p, obfuscation=p[::-1] + "xyz")) for p in ["a", "bc", 'd"e', "f\ng"] * 4]
     fmt, out = encode_all(stream)
     assert out == [expected(c) for c in stream]
-    # older SDKs keep obfuscation in pydantic's extras, which are never templated
-    assert (fmt._misses <= 2) is OBFUSCATION_IS_A_FIELD
+    # a declared field in newer SDKs, one of pydantic's extras in older ones: both templated
+    assert fmt._misses <= 2
+
+
+@pytest.mark.parametrize("how", ["construct", "validate"])
+def test_provider_extras_are_templated_in_their_order(how: str) -> None:
+    # OpenRouter's shape: a provider at the top, native_finish_reason in the choice
+    def openrouter(text: str, **top: Any) -> dict[str, Any]:
+        choice = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+        choice |= {"logprobs": None, "native_finish_reason": None}
+        return wire(text, choices=[choice], **{"provider": "OpenAI", "obfuscation": DROP, **top})
+
+    stream = [built(openrouter(p), how) for p in ["a", "b", "c", "d", "e"]]
+    fmt, out = encode_all(stream)
+    assert out == [expected(c) for c in stream]
+    assert fmt._misses <= 2
+    other = built(openrouter("i", provider="Other"), how)  # same keys, another value
+    assert fmt.chunk(other) == expected(other)
+    # the same extras in another order are written in that order
+    swapped = built(openrouter("f"), how)
+    extra = swapped.__pydantic_extra__
+    assert extra is not None
+    swapped.__pydantic_extra__ = {"usage_extra": None, **extra}
+    again = built(openrouter("g", usage_extra=None), how)
+    moved = built(openrouter("h"), how)
+    assert moved.__pydantic_extra__ is not None
+    moved.__pydantic_extra__ = {"other": "x", "provider": "OpenAI"}
+    tail = [swapped, again, moved]
+    _, out = encode_all(stream + tail)
+    assert out == [expected(c) for c in stream + tail]
+
+
+def test_vllm_reasoning_then_text_is_templated() -> None:
+    def vllm(delta: dict[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in BASE.items() if k != "service_tier"}
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+        return {**body, "choices": [choice]}
+
+    reasoning = [built(vllm({"reasoning_content": r, "content": None})) for r in "Let me see"]
+    text = [built(vllm({"content": t})) for t in ["The", " answer", " is", " 4", "."]]
+    stream = reasoning + text
+    fmt, out = encode_all(stream)
+    assert out == [expected(c) for c in stream]
+    assert fmt._misses <= 3  # the first chunk, the first text chunk (and no more)
 
 
 @pytest.mark.parametrize(
