@@ -204,6 +204,43 @@ def test_openai_format_with_retry_and_ids() -> None:
     assert [json.loads(e.data or "") for e in events] == dicts
 
 
+def test_openai_format_writes_each_event_as_its_serializer_does() -> None:
+    # Runs of one event class take a cached serializer; a lone surrogate in the middle of
+    # such a run still gets the escaped fallback, and the classes after it their own.
+    from llmsse.formats.openai import _event_json
+
+    dicts = response_event_dicts("Hi there you", reasoning="r", tool_calls=[("f", {"x": 1})])
+    at = next(n for n, d in enumerate(dicts) if d["type"] == "response.output_text.delta")
+    dicts.insert(at + 1, {**dicts[at], "delta": "\ud83d", "sequence_number": 999})
+    events = [to_response_event(d) for d in dicts]
+    body, _ = run(events, format="openai")
+    expected = b"".join(
+        b"event: %s\ndata: %s\n\n" % (e.type.encode(), _event_json(e, 0)) for e in events
+    )
+    assert body == expected
+    assert b'"\\ud83d"' in body
+
+
+def test_fields_are_read_from_models_mappings_and_plain_objects() -> None:
+    from types import MappingProxyType, SimpleNamespace
+
+    from llmsse._responses import _get
+
+    class Fields(dict[str, Any]):
+        pass
+
+    event = to_response_event(response_event_dicts("a")[0])
+    for obj in (
+        {"type": "x"},
+        Fields(type="x"),
+        MappingProxyType({"type": "x"}),
+        SimpleNamespace(type="x"),
+    ):
+        assert (_get(obj, "type"), _get(obj, "missing")) == ("x", None)
+    assert _get(event, "type") == "response.created"
+    assert _get(event, "nothing") is None
+
+
 @pytest.mark.parametrize(
     ("reason", "finish_reason", "ai_sdk"),
     [

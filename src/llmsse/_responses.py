@@ -52,9 +52,20 @@ class UpstreamError(Exception):
         self.event = event
 
 
+# Whether a type is a Mapping: isinstance() against the ABC costs several dict reads
+# per call, and this is asked twice per event. Bounded: types made on the fly are
+# checked each time once it is full.
+_MAPPINGS: dict[type, bool] = {dict: True}
+
+
 def _get(obj: Any, name: str) -> Any:
     """A field of an SDK model, a plain object or a dict; ``None`` when absent."""
-    if isinstance(obj, Mapping):
+    mapping = _MAPPINGS.get(type(obj))
+    if mapping is None:
+        mapping = isinstance(obj, Mapping)
+        if len(_MAPPINGS) < 512:
+            _MAPPINGS[type(obj)] = mapping
+    if mapping:
         return obj.get(name)
     try:
         return obj.__dict__[name]  # pydantic fields: skips BaseModel.__getattr__

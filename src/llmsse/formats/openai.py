@@ -81,6 +81,9 @@ class OpenAIFormat(Format):
         self._cls: type | None = None
         self._responses = False  # the source yields Responses API events
         self._sequence = -1  # the last sequence_number passed through
+        self._event_cls: type | None = None  # the last Responses event's class
+        self._event_to_json: Any = _not_pydantic
+        self._lines: dict[str, bytes] = {}  # "event: <type>\n" by type
         self._to_json: Any = _not_pydantic
         # Chunks shaped like the last template's are written from it (see _template.py).
         self._template: Render | None = None
@@ -191,8 +194,26 @@ class OpenAIFormat(Format):
         number = getattr(event, "sequence_number", None)
         self._sequence = number if isinstance(number, int) else self._sequence + 1
         kind = getattr(event, "type", "")
-        line = b"" if "\n" in kind or "\r" in kind else b"event: " + kind.encode() + b"\n"
-        return line + self._data(_event_json(event, self._sequence))
+        line = self._lines.get(kind) if type(kind) is str else None
+        if line is None:
+            line = b"" if "\n" in kind or "\r" in kind else b"event: " + kind.encode() + b"\n"
+            if len(self._lines) < 64:
+                self._lines[kind] = line
+        if type(event) is self._event_cls:
+            # A run of events of one class (the deltas): its serializer is at hand.
+            try:
+                data: bytes = self._event_to_json(
+                    event, exclude_unset=True, by_alias=True, warnings=False
+                )
+            except (ValueError, UnicodeEncodeError):
+                data = _event_json(event, self._sequence)
+        else:
+            data = _event_json(event, self._sequence)
+            cls = type(event)
+            serializer = getattr(cls, "__pydantic_serializer__", None)
+            if serializer is not None and not cls.__module__.startswith("openai.lib."):
+                self._event_cls, self._event_to_json = cls, serializer.to_json
+        return line + self._data(data)
 
     def finish(self) -> bytes:
         if self._responses:
