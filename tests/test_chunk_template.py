@@ -208,6 +208,49 @@ def test_a_model_of_another_class_inside_the_chunk_is_a_miss() -> None:
     assert out == [expected(c) for c in [*stream, odd]]
 
 
+def test_a_value_whose_comparison_raises_is_a_miss() -> None:
+    from decimal import Decimal
+
+    stream = [built(wire(p)) for p in ["a", "b", "c"]]
+    odd = built(wire("d"))
+    odd.__dict__["created"] = Decimal("sNaN")  # == raises InvalidOperation
+    fmt, out = encode_all([*stream, odd])
+    assert fmt._template is not None
+    assert out == [expected(c) for c in [*stream, odd]]
+
+
+def test_an_extra_named_like_a_field_is_never_templated() -> None:
+    def shadowed(text: str, model: str) -> ChatCompletionChunk:
+        chunk = built(wire(text, obfuscation=DROP))
+        chunk.__dict__["model"] = model
+        object.__setattr__(chunk, "__pydantic_extra__", {"model": "e"})
+        return chunk
+
+    with pytest.raises(Ineligible):
+        chunk_template(shadowed("a", "m"), TO_JSON, b"", b"")
+    stream = [shadowed("a", "m"), shadowed("b", "m"), shadowed("c", "other")]
+    _, out = encode_all(stream)
+    assert out == [expected(c) for c in stream]
+
+
+def test_a_class_with_a_custom_serializer_is_never_templated() -> None:
+    from pydantic import field_serializer
+
+    class Shouting(ChatCompletionChunk):
+        @field_serializer("model")
+        def _loud(self, value: str) -> str:
+            return value.upper()
+
+    Shouting.__module__ = "openai.types.shouting"  # the module alone is not trusted
+    chunks = [Shouting.construct(**wire(t, obfuscation=DROP)) for t in ["a", "b", "c"]]
+    to_json = Shouting.__pydantic_serializer__.to_json
+    with pytest.raises(Ineligible):
+        chunk_template(chunks[0], to_json, b"", b"")
+    _, out = encode_all(chunks)
+    assert out == [expected(c) for c in chunks]
+    assert b'"model":"GPT-X"' in out[2]
+
+
 def test_ids_and_retry_wrap_the_templated_json() -> None:
     stream = [built(wire(p)) for p in ["a", "b", "c", "d", "e"]]
     for options in ({"ids": True}, {"retry": 1000}, {"ids": True, "retry": 5}):

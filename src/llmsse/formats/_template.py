@@ -8,8 +8,14 @@ template's is then written as the constant pieces around its own JSON-escaped st
 the bytes pydantic would write, for a fraction of the cost. Anything else is a miss
 (``None``) and the caller serialises the chunk itself.
 
-Only the openai SDK's own classes are templated: they have no custom serialisers, so
-a string field is written as its JSON string and nothing else. Provider extras (the
+Only the openai SDK's own classes are templated, and only without custom serialisers,
+so that a string field is written as its JSON string and nothing else. The bytes are
+pydantic's for chunks as the SDK builds them. A chunk edited by hand can differ: pydantic
+writes fields in the order of the model's ``__dict__`` (a field deleted and set again
+moves to the end; the template keeps its own order, the same JSON), and a value that is
+equal to the template's but of another class (a ``str`` enum member whose value is not
+its text) is compared by equality only, since checking the class of every field would
+cost most of what the template saves. Provider extras (the
 ``provider`` of OpenRouter, vLLM's ``reasoning_content``, ``obfuscation`` with older SDKs)
 are checked like fields; their order counts too, as they are written in it. A template
 must also reproduce its own chunk's JSON exactly, or it is not used.
@@ -59,12 +65,20 @@ class _Level:
 
     def __init__(self, model: Any, slot_names: frozenset[str], child: str) -> None:
         cls = type(model)
-        if not cls.__module__.startswith("openai."):
+        decorators = getattr(cls, "__pydantic_decorators__", None)
+        if (
+            not cls.__module__.startswith("openai.")
+            or decorators is None
+            or decorators.field_serializers
+            or decorators.model_serializers
+        ):
             raise Ineligible(cls.__qualname__)
         self.cls = cls
         self.fields_set = frozenset(model.__pydantic_fields_set__)
         fields = model.__dict__
         extra = model.__pydantic_extra__ or {}
+        if any(name in fields for name in extra):
+            raise Ineligible("an extra named like a field")  # both are written
         self.slot = ""
         self.slot_in_extra = False
         consts: list[str] = []
@@ -257,8 +271,9 @@ def _compile(top: _Level, mid: _Level, low: _Level, pieces: list[str], first: in
             if pad_first:
                 text, pad = pad, text
             return f"{pieces[0]}{esc(text)}{pieces[1]}{esc(pad)}{pieces[2]}".encode()
-        except (AttributeError, KeyError, TypeError, UnicodeEncodeError):
-            # UnicodeEncodeError: a lone surrogate, which the caller's fallback escapes.
+        except Exception:
+            # A miss: a lone surrogate (UnicodeEncodeError, which the caller's fallback
+            # escapes), a field that is not there, a value whose == raises.
             return None
 
     return render
