@@ -208,6 +208,18 @@ def test_a_model_of_another_class_inside_the_chunk_is_a_miss() -> None:
     assert out == [expected(c) for c in [*stream, odd]]
 
 
+def test_reasoning_beside_empty_content_is_templated() -> None:
+    def deepseek(reasoning: str | None, content: str) -> ChatCompletionChunk:
+        delta = {"reasoning_content": reasoning}
+        return built(wire(content, delta=delta, obfuscation=DROP))
+
+    stream = [deepseek(r, "") for r in ["We", " need", " to", " add"]]
+    stream += [deepseek(None, t) for t in ["2", " +", " 2", " = 4"]]
+    fmt, out = encode_all(stream)
+    assert out == [expected(c) for c in stream]
+    assert fmt._misses <= 3  # the first chunk, the first of the answer's (and no more)
+
+
 def test_a_value_whose_comparison_raises_is_a_miss() -> None:
     from decimal import Decimal
 

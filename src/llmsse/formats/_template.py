@@ -113,9 +113,13 @@ class _Level:
     def _kind(
         self, name: str, value: Any, slot_names: frozenset[str], in_extra: bool = False
     ) -> type:
-        """``str`` for the slot, else the constant's type; raises for anything else."""
+        """``str`` for the slot, else the constant's type; raises for anything else.
+
+        An empty string is a constant: some servers send ``"content": ""`` beside the
+        reasoning that is the text of the chunk.
+        """
         kind = type(value)
-        if name in slot_names and kind is str:
+        if name in slot_names and kind is str and value:
             if self.slot:
                 raise Ineligible("two slots in one model")
             self.slot, self.slot_in_extra = name, in_extra
