@@ -9,16 +9,17 @@ the bytes pydantic would write, for a fraction of the cost. Anything else is a m
 (``None``) and the caller serialises the chunk itself.
 
 Only the openai SDK's own classes are templated, and only without custom serialisers,
-so that a string field is written as its JSON string and nothing else. The bytes are
-pydantic's for chunks as the SDK builds them. A chunk edited by hand can differ: pydantic
-writes fields in the order of the model's ``__dict__`` (a field deleted and set again
-moves to the end; the template keeps its own order, the same JSON), and a value that is
-equal to the template's but of another class (a ``str`` enum member whose value is not
-its text) is compared by equality only, since checking the class of every field would
-cost most of what the template saves. Provider extras (the
-``provider`` of OpenRouter, vLLM's ``reasoning_content``, ``obfuscation`` with older SDKs)
-are checked like fields; their order counts too, as they are written in it. A template
-must also reproduce its own chunk's JSON exactly, or it is not used.
+so that a string field is written as its JSON string and nothing else. Provider extras
+(OpenRouter's ``provider``, vLLM's ``reasoning_content``, ``obfuscation`` with older
+SDKs) are checked like fields, their order too, as they are written in it. A template
+must reproduce its own chunk's JSON exactly, or it is not used.
+
+The bytes are pydantic's for chunks as the SDK builds them. A chunk edited by hand can
+differ: pydantic writes fields in the order of the model's ``__dict__`` (a field deleted
+and set again moves to the end; the template keeps its own order, the same JSON), and a
+value equal to the template's but of another class (a ``str`` enum member whose value is
+not its text) is compared by equality only: checking the class of every field would
+cost most of what the template saves.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _OPTIONS: dict[str, Any] = {"exclude_unset": True, "by_alias": True, "warnings":
 
 
 class Ineligible(Exception):
-    """The chunk cannot serve as a template (n != 1, extras, a nested object, ...)."""
+    """The chunk cannot serve as a template (n != 1, a nested object, a float, ...)."""
 
 
 def _none(fields: dict[str, Any]) -> tuple[()]:
