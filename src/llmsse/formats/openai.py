@@ -213,6 +213,8 @@ class OpenAIFormat(Format):
             serializer = getattr(cls, "__pydantic_serializer__", None)
             if serializer is not None and not cls.__module__.startswith("openai.lib."):
                 self._event_cls, self._event_to_json = cls, serializer.to_json
+        if self._plain:
+            return line + b"data: " + data + b"\n\n"
         return line + self._data(data)
 
     def finish(self) -> bytes:
