@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_encode.py                 # ~10-20 s
     python benchmarks/bench_encode.py --json out.json # also save raw results and machine facts
+    python benchmarks/bench_encode.py --flush 96      # caches flushed before every sample
 
 Every contender consumes the *same* list of ``openai.types.chat.ChatCompletionChunk``
 objects (built once, the way the SDK builds them) and yields ``bytes``:
@@ -411,9 +412,21 @@ def check_roundtrip(
 # --------------------------------------------------------------------------------------
 
 
+# Written before every sample with --flush: evicts the chunks from the CPU caches, so
+# that no contender finds lines the one before it left there.
+_FLUSH = bytearray()
+
+
+def _flush_caches() -> None:
+    for i in range(0, len(_FLUSH), 64):
+        _FLUSH[i] ^= 1
+
+
 def time_once(fn: Callable[[list[Any]], Iterator[bytes]], chunks: list[Any]) -> tuple[int, int]:
     """Drain one fresh generator; return (wall ns, CPU ns of this thread)."""
     drain = collections.deque
+    if _FLUSH:
+        _flush_caches()
     gc.collect()
     gc.disable()
     try:
@@ -540,7 +553,16 @@ def main(argv: list[str] | None = None) -> int:
         "hundred, every chunk is in the CPU cache, as a chunk the SDK has just parsed is in "
         "a server (default: all distinct, i.e. cold)",
     )
+    ap.add_argument(
+        "--flush",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="write this many MB before every sample (e.g. 3x the L3 cache) so that every "
+        "contender starts with the chunks out of the CPU caches (default: off)",
+    )
     args = ap.parse_args(argv)
+    _FLUSH.extend(bytes(args.flush * 1024 * 1024))
 
     chunks = make_chunks(args.chunks)
     if args.distinct:
@@ -573,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         f"llmsse encode benchmark: {len(chunks)} ChatCompletionChunks "
         f"({n_text} with text, avg {avg:.1f} chars, {n_nl} containing a line break), "
         f"{rounds} interleaved rounds, gc disabled while timing"
+        + (f", caches flushed ({args.flush} MB) before every sample" if args.flush else "")
     )
     print(
         f"Python {facts['python']} on {facts['platform']}, {facts['cpu_count']} CPUs "
@@ -662,6 +685,7 @@ def main(argv: list[str] | None = None) -> int:
                 "chunks_with_line_break": n_nl,
                 "avg_delta_chars": avg,
                 "rounds": rounds,
+                "flush_mb": args.flush,
                 "gc_disabled_while_timing": True,
                 "gc_frozen_chunks": True,
                 "unit": "ns per input chunk",
