@@ -4,8 +4,8 @@ A smoke test so that the server benchmark cannot rot: a few hundred events, one 
 idle streams and one disconnect trial per case, on real servers over loopback. It checks that
 every section produced figures and that every contender streamed its events, never a speed or
 memory target (timed assertions are for benchmarks, not tests). Its servers (uvicorn,
-FastAPI, Flask, gunicorn, Django) are in the ``test`` extra; sse-starlette (``bench`` extra) is
-optional: without it the script leaves that row out.
+FastAPI, Flask, gunicorn, Django) and sse-starlette are in the ``test`` extra (the script
+itself leaves the sse-starlette row out when it is not installed).
 """
 
 from __future__ import annotations
