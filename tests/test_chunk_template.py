@@ -299,20 +299,28 @@ def test_only_the_sdk_s_own_classes_are_templated() -> None:
 
 def test_a_template_must_reproduce_its_own_chunk() -> None:
     chunk = built(wire("a", obfuscation=DROP))
-
-    def lying_to_json(obj: Any, **options: Any) -> bytes:
-        return TO_JSON(obj, **options).replace(b"gpt-x", b"gpt-z")
-
     render = chunk_template(chunk, TO_JSON, b"", b"")
     assert render(chunk) == TO_JSON(chunk, exclude_unset=True, by_alias=True, warnings=False)
     calls = []
 
-    def counting(obj: Any, **options: Any) -> bytes:
+    def lying_after_the_first_call(obj: Any, **options: Any) -> bytes:
+        # the sentinel copy is serialised first, the chunk itself (the check) second
         calls.append(obj)
-        return lying_to_json(obj, **options) if len(calls) > 1 else TO_JSON(obj, **options)
+        data = TO_JSON(obj, **options)
+        return data.replace(b"gpt-x", b"gpt-z") if len(calls) > 1 else data
 
     with pytest.raises(ValueError, match="reproduce"):
-        chunk_template(chunk, counting, b"", b"")
+        chunk_template(chunk, lying_after_the_first_call, b"", b"")
+
+
+def test_a_chunk_that_spells_out_a_sentinel_is_not_a_template() -> None:
+    # the sentinel must occur once in the JSON to be cut out
+    stream = [built(wire(p, id="\x00llmsse slot 0\x00")) for p in ["a", "b", "c"]]
+    with pytest.raises(ValueError, match="sentinel"):
+        chunk_template(stream[0], TO_JSON, b"", b"")
+    fmt, out = encode_all(stream)
+    assert fmt._template is None
+    assert out == [expected(c) for c in stream]
 
 
 def test_shapes_that_never_repeat_build_few_templates() -> None:
