@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from llmsse import _chat
 from llmsse._errors import OnError, error_payload
 from llmsse._fastpath import text_feed
 from llmsse._options import Options, check_options
@@ -138,71 +139,80 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     result = fmt.result
     result.outcome = "disconnected"
     failure: BaseException | None = None
-    # The text format's chunk() fast path, inlined below for a source of openai chunks
-    # (saves a call per chunk); only for TextFormat itself, a subclass may override chunk().
+    # The text format's chunk() fast path runs inline below for a source of openai
+    # chunks (saves a call per chunk); only for TextFormat itself, a subclass may
+    # override chunk().
     text_chunk = fmt.chunk if type(fmt) is TextFormat and not options.ids else None
     # While the text format holds back half of a surrogate pair, chunks take its chunk().
     held: dict[Any, str] = fmt._held if isinstance(fmt, TextFormat) else {}
     add_text = fmt.state.add_text if fmt.accumulate else None
-    fast = False
+    attrs = _chat.ATTRS  # how to read the SDK's objects fastest: see _chat.ATTRS
+    done = False
     try:
         yield b""  # primed by iter_sse, never seen by the consumer
         head = fmt.start()
         if head:
             yield head
         feed: Callable[[Any], bytes] | None = None
-        for item in handle.it:
-            if fast:
-                # TextFormat.chunk()'s fast path, the same reads in the same order:
-                # keep the two in step. Only reads inside the try.
-                text = None
+        it = handle.it
+        for item in it:
+            while True:
                 try:
-                    fields = item.__dict__
-                    choices = fields["choices"]
-                    if fields["usage"] is None and len(choices) == 1:
-                        fields = choices[0].__dict__
-                        if not fields["index"] and fields["finish_reason"] is None:
+                    out = feed(item)  # type: ignore[misc]
+                except Exception as exc:
+                    feed, out = refeed(fmt, feed, item, exc)
+                    if type(item) is str:
+                        feed = text_feed(fmt, options.ids) or feed
+                if out:
+                    yield out
+                if text_chunk is None or held or feed != text_chunk:
+                    break
+                # Plain text chunks, inline: _chat.plain_text() (both of its forms) and
+                # TextFormat.chunk()'s framing, the same reads and the same bytes: keep
+                # them in step. Whatever this declines (or fails on) goes to chunk()
+                # itself, at the top of the while loop.
+                for item in it:
+                    try:
+                        if attrs:
+                            [choice] = item.choices
+                            if item.usage is not None:
+                                break
+                            if choice.index or choice.finish_reason is not None:
+                                break
+                            delta = choice.delta
+                            text = delta.content
+                            if not text or delta.refusal or delta.tool_calls:
+                                break
+                        else:
+                            fields = item.__dict__
+                            [choice] = fields["choices"]
+                            if fields["usage"] is not None:
+                                break
+                            fields = choice.__dict__
+                            if fields["index"] or fields["finish_reason"] is not None:
+                                break
                             delta = fields["delta"]
                             fields = delta.__dict__
                             text = fields["content"]
-                            if not (
-                                text
-                                and type(text) is str
-                                and not (
-                                    fields["refusal"]
-                                    or fields["tool_calls"]
-                                    or delta.__pydantic_extra__
-                                )
-                            ):
-                                text = None
-                except (AttributeError, KeyError, TypeError):
-                    text = None
-                if text is not None:
+                            if not text or fields["refusal"] or fields["tool_calls"]:
+                                break
+                        if delta.__pydantic_extra__:
+                            break
+                        # isprintable(): no CR or LF, and only a str has it.
+                        if text.isprintable() or not ("\n" in text or "\r" in text):
+                            out = f"data: {text}\n\n".encode()
+                        else:
+                            out = encode_data(text)
+                    except Exception:  # half of a surrogate pair, another kind of item
+                        break
                     if add_text is not None:
                         add_text(text)
-                    try:
-                        if "\n" in text or "\r" in text:
-                            out = encode_data(text)
-                        else:
-                            out = f"data: {text}\n\n".encode()
-                    except UnicodeEncodeError:  # half of a surrogate pair
-                        out = fmt.render(text)
-                        fast = not held
-                        if not out:
-                            continue
                     yield out
-                    continue
-            try:
-                out = feed(item)  # type: ignore[misc]
-            except Exception as exc:
-                feed, out = refeed(fmt, feed, item, exc)
-                if type(item) is str:
-                    feed = text_feed(fmt, options.ids) or feed
-            if text_chunk is not None:  # only the text format has a fast path
-                # Off while the format holds half a surrogate pair (see TextFormat._event).
-                fast = feed == text_chunk and not held
-            if out:
-                yield out
+                else:
+                    done = True
+                    break
+            if done:
+                break
         result.outcome = "finished"
         yield fmt.finish()
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmsse._chat import plain_text
 from llmsse._json import dumps
 from llmsse.event import _field_lines, encode_data
 from llmsse.formats.base import Format
@@ -71,39 +72,21 @@ class TextFormat(Format):
             return self._event(None, text)
 
     def chunk(self, chunk: Any) -> bytes:
-        # _chat.plain_text() inlined: this is the per-chunk hot path of the default
-        # format, and a call is a tenth of its budget. Keep the two in step.
-        # type() rather than .__class__: on a pydantic model, every attribute read
-        # (__class__ too) goes through BaseModel.__getattr__'s slow hook.
-        try:
-            fields = chunk.__dict__
-            choices = fields["choices"]
-            if fields["usage"] is None and len(choices) == 1:
-                fields = choices[0].__dict__
-                if not fields["index"] and fields["finish_reason"] is None:
-                    delta = fields["delta"]
-                    fields = delta.__dict__
-                    text = fields["content"]
-                    if (
-                        text
-                        and type(text) is str
-                        and not (
-                            fields["refusal"] or fields["tool_calls"] or delta.__pydantic_extra__
-                        )
-                        and not self.ids
-                        and not self._held
-                    ):
-                        # The text is kept only for on_complete (finish() does not need it).
-                        if self.accumulate:
-                            self._text_append(text)
-                        try:
-                            if "\n" in text or "\r" in text:
-                                return encode_data(text)
-                            return f"data: {text}\n\n".encode()
-                        except UnicodeEncodeError:  # half of a surrogate pair
-                            return self._event(None, text)
-        except (AttributeError, KeyError, TypeError):
-            pass
+        text = plain_text(chunk)
+        if text is not None and not self.ids and not self._held:
+            try:
+                # isprintable(): no CR or LF (the common case, checked in one pass).
+                if text.isprintable() or not ("\n" in text or "\r" in text):
+                    out = f"data: {text}\n\n".encode()
+                else:
+                    out = encode_data(text)
+            except UnicodeEncodeError:  # half of a surrogate pair: _chunk() holds it
+                pass
+            else:
+                # The text is kept only for on_complete (finish() does not need it).
+                if self.accumulate:
+                    self._text_append(text)
+                return out
         return self._chunk(chunk)
 
     def _chunk(self, chunk: Any) -> bytes:
