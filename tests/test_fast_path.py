@@ -1,230 +1,393 @@
-"""The text format's fast path, in both of its forms, writes what its slow path writes.
+"""The text format's per-chunk fast paths against its slow path (ChatState.absorb()).
 
-Nearly every chunk of a stream carries only text. ``iter_sse`` (heartbeats off) frames
-those inline, ``TextFormat.chunk`` (every other pipeline) through ``_chat.plain_text``,
-and each reads the SDK's objects one of two ways: by attribute (Python 3.12 and later) or
-through ``__dict__`` (3.10 and 3.11). Every test here runs both forms on any Python.
+iter_sse(heartbeat=None) handles plain text chunks inline (pipeline._direct); aiter_sse
+and the threaded iter_sse take TextFormat.chunk()'s shortcut; the other formats take
+_chat.plain_text(). Whatever a shortcut declines goes to the slow path, so every stream
+must come out with the same bytes and the same StreamResult as through the slow path.
+
+Each shortcut reads the SDK's objects one of two ways, by attribute (Python 3.12 and
+later) or through ``__dict__`` (3.10 and 3.11): every test here runs both, on any Python.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
+import collections
+import json
+import re
+import sys
 import types
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import anyio
 import pytest
 from openai.types.chat import ChatCompletionChunk
 
 import llmsse
-from _chunks import USAGE, chunk, fragment, usage_chunk
+from _chunks import USAGE, chunk
 from llmsse import StreamResult, _chat
-from llmsse.formats import _parts, openai, text
+from llmsse.formats import FormatSpec, _parts, openai
+from llmsse.formats import text as text_format
 from llmsse.formats.text import TextFormat
 
+CHOSEN = (_chat.ATTRS, _chat.plain_text)
 FORMS = {"attrs": (True, _chat._plain_text_attrs), "dict": (False, _chat._plain_text_dict)}
 
 
-@pytest.fixture(params=sorted(FORMS))
+@pytest.fixture(params=sorted(FORMS), autouse=True)
 def form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of reading the SDK's objects, whatever this Python would choose."""
     attrs, plain_text = FORMS[request.param]
     monkeypatch.setattr(_chat, "ATTRS", attrs)  # read by iter_sse at each stream's start
-    for module in (_chat, text, openai, _parts):
+    for module in (_chat, text_format, openai, _parts):
         monkeypatch.setattr(module, "plain_text", plain_text)
     return str(request.param)
 
 
+# iter_sse without heartbeats (the inline loop), iter_sse with them (a reader thread,
+# TextFormat.chunk()), aiter_sse (TextFormat.chunk()).
+PIPELINES = ["direct", "thread", "async", "async+heartbeat"]
+
+
 class SlowText(TextFormat):
-    """The text format without a fast path: iter_sse inlines TextFormat only, and this
-    chunk() goes straight to the general one."""
+    """The text format without its shortcuts: every chunk goes through ChatState.absorb()."""
 
     def chunk(self, chunk: Any) -> bytes:
         return self._chunk(chunk)
 
 
-class Sub(str):
+class Source:
+    """A sync source that records how often it was closed (and can fail part-way)."""
+
+    def __init__(self, items: list[Any], *, fail_after: int | None = None) -> None:
+        self.items = items
+        self.fail_after = fail_after
+        self.closes = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for n, item in enumerate(self.items):
+            if n == self.fail_after:
+                raise RuntimeError("upstream broke")
+            yield item
+
+    def close(self) -> None:
+        self.closes += 1
+
+
+def run(
+    pipeline: str, items: list[Any], format: FormatSpec = "text", **options: Any
+) -> tuple[bytes, StreamResult]:
+    """All the bytes of ``items`` streamed by ``pipeline``, and the on_complete result."""
+    results: list[StreamResult] = []
+    options["on_complete"] = results.append
+    if pipeline in ("direct", "thread"):
+        heartbeat = None if pipeline == "direct" else 30.0
+        out = b"".join(llmsse.iter_sse(iter(items), format=format, heartbeat=heartbeat, **options))
+    else:
+        heartbeat = 30.0 if pipeline == "async+heartbeat" else None
+
+        async def source() -> AsyncIterator[Any]:
+            for item in items:
+                yield item
+
+        async def main() -> bytes:
+            gen = llmsse.aiter_sse(source(), format=format, heartbeat=heartbeat, **options)
+            return b"".join([piece async for piece in gen])
+
+        out = asyncio.run(main())
+    [result] = results
+    return out, result
+
+
+def summary(result: StreamResult) -> tuple[Any, ...]:
+    calls = [call.to_dict() for call in result.tool_calls]
+    return (
+        result.text,
+        result.reasoning,
+        result.refusal,
+        calls,
+        result.finish_reason,
+        result.usage,
+        result.outcome,
+    )
+
+
+def text(piece: Any) -> ChatCompletionChunk:
+    return chunk({"content": piece})
+
+
+def around(*middle: Any) -> list[Any]:
+    """``middle`` between plain text chunks (so the fast loop is running when it comes)
+    and followed by more of them (so it must start again) and the finish chunk."""
+    head = [chunk({"role": "assistant", "content": ""}), text("Hel"), text("lo")]
+    return [*head, *middle, text(" wor"), text("ld"), chunk({}, "stop")]
+
+
+def tool_delta(**delta: Any) -> dict[str, Any]:
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    return {**delta, "tool_calls": [{**call, "function": {"name": "f", "arguments": "{}"}}]}
+
+
+def construct(content: Any, **fields: Any) -> ChatCompletionChunk:
+    """A chunk built without validation, as the SDK builds the ones it receives."""
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": None}
+    body = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return ChatCompletionChunk.construct(**{**body, "choices": [choice], **fields})
+
+
+def namespace(content: str | None, finish: str | None = None) -> types.SimpleNamespace:
+    delta = types.SimpleNamespace(content=content, refusal=None, tool_calls=None)
+    choice = types.SimpleNamespace(index=0, delta=delta, finish_reason=finish)
+    return types.SimpleNamespace(choices=[choice], usage=None)
+
+
+class Str(str):
     pass
 
 
 def with_content(content: Any) -> ChatCompletionChunk:
-    c = chunk({"content": "x"})
-    c.choices[0].delta.content = content
-    return c
+    """A chunk whose delta's content is ``content`` as it is (construct() may convert it)."""
+    made = text("placeholder")
+    made.choices[0].delta.content = content
+    return made
 
 
-@dataclasses.dataclass
-class Delta:
-    content: Any = None
-    refusal: Any = None
-    tool_calls: Any = None
+def once(content: str, finish: str | None = None) -> ChatCompletionChunk:
+    """A chunk whose ``choices`` can be read only once (an iterator)."""
+    choices = chunk({"content": content}, finish).choices
+    return ChatCompletionChunk.construct(**{**construct("").__dict__, "choices": iter(choices)})
 
 
-# Chunks that a fast path must decline, or frame exactly as the slow path does.
+# Chunks a shortcut must decline (or take with exactly the slow path's result).
 ODD: dict[str, list[Any]] = {
-    "line breaks": [chunk({"content": t}) for t in ("a\nb", "\r\n", "c\r", "\n\n\n")],
-    "not printable": [chunk({"content": t}) for t in ("\tx", "a\u00a0b", "👩\u200d💻", "\x00")],
-    "unicode": [chunk({"content": t}) for t in ("é", "日本語", "😀", " ")],
-    "surrogate pair": [chunk({"content": "\ud83d"}), chunk({"content": "\ude00"})],
-    "lone surrogate": [chunk({"content": "\udc80"})],
-    "empty or none": [chunk({"content": ""}), chunk({"content": None}), chunk({})],
-    "role": [chunk({"role": "assistant", "content": ""})],
-    "finish with text": [chunk({"content": "end"}, "length")],
-    "usage with text": [chunk({"content": "u"}, usage=USAGE)],
-    "usage": [usage_chunk(1, 2)],
-    "other choice": [chunk({"content": "b"}, index=1), chunk({"content": "c"}, index=None)],
-    "two choices": [
+    "usage-on-a-text-chunk": around(chunk({"content": "x"}, usage=USAGE)),
+    "choice-1-alone": around(chunk({"content": "other"}, index=1)),
+    "index-none": around(chunk({"content": "x"}, index=None)),
+    "finish-with-text": around(chunk({"content": "end"}, "length")),
+    "finish-on-the-last-text-chunk": [text("a"), text("b"), chunk({"content": "c"}, "length")],
+    "empty-content": around(text("")),
+    "none-content": around(text(None)),
+    "refusal-with-text": around(chunk({"content": "x", "refusal": "no"})),
+    "tool-call-with-text": around(chunk(tool_delta(content="x"))),
+    "reasoning-with-text": around(chunk({"content": "x", "reasoning_content": "hmm"})),
+    "reasoning-alone": around(chunk({"reasoning": "hmm"})),
+    "two-choices": around(
         chunk(
             choices=[
                 {"index": 0, "delta": {"content": "a"}, "finish_reason": None},
                 {"index": 1, "delta": {"content": "b"}, "finish_reason": None},
             ]
         )
-    ],
-    "no choices": [chunk(choices=[])],
-    "refusal": [chunk({"content": "t", "refusal": "no"}), chunk({"refusal": "no"})],
-    "tool call": [
-        fragment(0, "", id="call_1", name="f"),
-        fragment(0, '{"a": 1}'),
-        chunk({"content": "t", "tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}),
-    ],
-    "reasoning": [
-        chunk({"content": "t", "reasoning_content": "think"}),
-        chunk({"content": "t", "reasoning": "hm"}),
-        chunk({"content": "t", "reasoning_content": None}),
-    ],
-    "content parts": [chunk({"content": [{"type": "text", "text": "hi"}]})],
-    "str subclass": [with_content(Sub("sub")), with_content(Sub("a\nb"))],
-    "not text": [with_content(7), with_content(b"bytes"), with_content(["x"])],
-    "plain objects": [
-        types.SimpleNamespace(
-            choices=[types.SimpleNamespace(index=0, finish_reason=None, delta=Delta("ns"))],
-            usage=None,
-        )
-    ],
-    "strings": ["a str", "line\nbreak"],
+    ),
+    "no-choices": around(chunk(choices=[])),
+    "usage-chunk": [*around(), chunk(choices=[], usage=USAGE)],
+    "lf": around(text("a\nb"), text("\n")),
+    "crlf": around(text("a\r\nb")),
+    "cr": around(text("a\rb"), text("\r")),
+    "unprintable": around(text("\t"), text("\x00"), text("\u2028"), text("\x85"), text("\u200b")),
+    "surrogate-pair-split": around(text("a\ud83d"), text("\ude00b")),
+    "lone-high-surrogate": around(text("a\ud83d"), text("x"), text("\ude00y")),
+    "lone-low-surrogate": around(text("\ude00"), text("z\udfff")),
+    "high-surrogate-last": [*around(), text("a\ud83d")],
+    "mistral-parts": around(chunk({"content": [{"type": "text", "text": "part"}]})),
+    "str-subclass": around(with_content(Str("sub")), with_content(Str("a\nb"))),
+    "tuple-choices": around(construct("t", choices=tuple(text("t").choices))),
+    "str-pieces-between": around("piece", text("x"), "more"),
+    "not-pydantic": [namespace("a"), namespace("b"), text("c"), namespace(None, "stop")],
+    "unicode": around(text("é"), text("日本語"), text("😀"), text("a\u00a0b"), text("👩\u200d💻")),
+    "reasoning-none": around(chunk({"content": "x", "reasoning_content": None})),
+    "not-text": around(with_content(7), with_content(b"bytes"), with_content(["x"])),
+    "user-string": around(with_content(collections.UserString("u"))),
 }
 
 
-def stream(odd: list[Any]) -> list[Any]:
-    """Plain text chunks around and between ``odd``: the fast path runs, meets each odd
-    chunk, hands it over, and takes up the stream again."""
-    items: list[Any] = [chunk({"role": "assistant", "content": ""}), chunk({"content": "A"})]
-    for i, item in enumerate(odd):
-        items += [item, chunk({"content": f"<{i}>"}), chunk({"content": "x\ny"})]
-    return items  # no finish or usage chunk of its own: the odd chunks' must show
+@pytest.mark.parametrize("pipeline", PIPELINES)
+@pytest.mark.parametrize("case", ODD)
+def test_same_bytes_and_result_as_the_slow_path(pipeline: str, case: str) -> None:
+    items = ODD[case]
+    fast, fast_result = run(pipeline, items)
+    slow, slow_result = run(pipeline, items, format=SlowText)
+    assert fast == slow
+    assert summary(fast_result) == summary(slow_result)
 
 
-def run_sync(items: list[Any], **options: Any) -> tuple[bytes, StreamResult]:
-    results: list[StreamResult] = []
-    body = b"".join(llmsse.iter_sse(iter(items), on_complete=results.append, **options))
-    return body, results[0]
-
-
-def run_async(items: list[Any]) -> tuple[bytes, StreamResult]:
-    results: list[StreamResult] = []
-
-    async def main() -> bytes:
-        gen = llmsse.aiter_sse(iter(items), heartbeat=None, on_complete=results.append)
-        return b"".join([piece async for piece in gen])
-
-    return anyio.run(main), results[0]
-
-
-def outcome(body: bytes, result: StreamResult) -> tuple[Any, ...]:
-    return (body, result.text, result.reasoning, result.refusal, result.tool_calls,
-            result.finish_reason, result.usage, result.outcome)  # fmt: skip
-
-
-@pytest.mark.parametrize("name", sorted(ODD))
-def test_every_path_writes_the_slow_paths_bytes(form: str, name: str) -> None:
-    items = stream(ODD[name])
-    expected = outcome(*run_sync(items, heartbeat=None, format=SlowText))
-    assert outcome(*run_sync(items, heartbeat=None)) == expected  # inline
-    assert outcome(*run_sync(items, heartbeat=30.0)) == expected  # TextFormat.chunk
-    assert outcome(*run_async(items)) == expected  # TextFormat.chunk
-    with_ids = run_sync(items, heartbeat=30.0, ids=True)
-    assert outcome(*with_ids) == outcome(
-        *run_sync(items, heartbeat=None, format=SlowText, ids=True)
+@pytest.mark.parametrize("pipeline", PIPELINES)
+@pytest.mark.parametrize("case", ODD)
+def test_ids_are_the_only_difference(pipeline: str, case: str) -> None:
+    # With ids the shortcuts are off: the same events, each with the next id.
+    items = ODD[case]
+    plain, _ = run(pipeline, items)
+    with_ids, _ = run(pipeline, items, ids=True)
+    events = with_ids.split(b"\n\n")[:-1]
+    for n, event in enumerate(events, 1):
+        assert b"\nid: %d\n" % n in b"\n" + event + b"\n"
+    stripped = b"".join(
+        b"\n".join(line for line in event.split(b"\n") if not line.startswith(b"id: ")) + b"\n\n"
+        for event in events
     )
-    assert b"id: 1\n" in with_ids[0] and b"id: " not in expected[0]
-    # The text-only case, without on_complete (nothing kept): the same bytes.
-    assert b"".join(llmsse.iter_sse(items, heartbeat=None)) == expected[0]
+    assert stripped == plain
 
 
-def test_the_two_forms_agree_on_every_chunk() -> None:
-    items = [c for odd in ODD.values() for c in stream(odd)]
-    texts = [_chat._plain_text_attrs(c) for c in items]
-    assert texts == [_chat._plain_text_dict(c) for c in items]
-    # Only chunks that carry nothing but text for choice 0 have a "plain" text.
-    assert {"A", "x\ny", "é", "\tx", "c", "\ud83d"} <= set(texts)  # "c": index None is 0
-    assert not {"end", "u", "b", "t", "sub", "ns", "hi", 7, "a str"} & set(texts)
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_usage_on_a_text_chunk_is_kept(pipeline: str) -> None:
+    # vLLM's continuous_usage_stats: every chunk carries usage, text chunks too.
+    items = [text("a"), text("b"), chunk({"content": "c"}, usage=USAGE), chunk({}, "stop")]
+    out, result = run(pipeline, items)
+    head, done = out.split(b"event: done\ndata: ")
+    assert head == b"data: a\n\ndata: b\n\ndata: c\n\n"
+    assert json.loads(done) == {"finish_reason": "stop", "usage": USAGE}
+    assert result.usage == USAGE
+    assert result.text == "abc"
 
 
-def test_the_form_follows_the_interpreter() -> None:
-    import sys
-
-    assert _chat.ATTRS is (sys.version_info >= (3, 12))
-    assert _chat.plain_text is (_chat._plain_text_attrs if _chat.ATTRS else _chat._plain_text_dict)
-
-
-class Source:
-    """Plain text chunks, then a failure or more chunks; records its closes."""
-
-    def __init__(self, n: int, fail: bool) -> None:
-        self.n, self.fail, self.closes = n, fail, 0
-
-    def __iter__(self) -> Iterator[Any]:
-        yield chunk({"role": "assistant", "content": ""})
-        for i in range(self.n):
-            yield chunk({"content": f"{i} "})
-        if self.fail:
-            raise RuntimeError("sk-secret in the middle of the text")
-
-    def close(self) -> None:
-        self.closes += 1
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_finish_reason_on_the_last_text_chunk(pipeline: str) -> None:
+    out, result = run(pipeline, [text("a"), text("b"), chunk({"content": "c"}, "length")])
+    assert out.endswith(
+        b'data: c\n\nevent: done\ndata: {"finish_reason":"length","usage":null}\n\n'
+    )
+    assert (result.text, result.finish_reason) == ("abc", "length")
 
 
-def test_a_failure_inside_the_fast_loop_ends_with_the_error_event(form: str) -> None:
-    source = Source(50, fail=True)
-    results: list[StreamResult] = []
-    body = b"".join(llmsse.iter_sse(source, heartbeat=None, on_complete=results.append))
-    events = llmsse.parse(body)
-    assert [e.data for e in events[:50]] == [f"{i} " for i in range(50)]
-    assert events[-1].event == "error" and "sk-secret" not in body.decode()
-    assert source.closes == 1
-    assert results[0].outcome == "failed" and results[0].text == "".join(f"{i} " for i in range(50))
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_a_lone_carriage_return_ends_a_line(pipeline: str) -> None:
+    out, result = run(pipeline, [text("a"), text("b\rc"), text("\r")])
+    assert out.startswith(b"data: a\n\ndata: b\ndata: c\n\ndata: \ndata: \n\n")
+    assert result.text == "ab\rc\r"
 
 
-def test_closing_inside_the_fast_loop_closes_the_source_once(form: str) -> None:
-    source = Source(50, fail=False)
-    results: list[StreamResult] = []
-    gen = llmsse.iter_sse(source, heartbeat=None, on_complete=results.append)
-    assert [next(gen) for _ in range(10)] == [f"data: {i} \n\n".encode() for i in range(10)]
-    gen.close()
-    assert source.closes == 1
-    assert results[0].outcome == "disconnected" and results[0].text == "0 1 2 3 4 5 6 7 8 9 "
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_an_empty_delta_sends_nothing(pipeline: str) -> None:
+    out, _ = run(pipeline, [text("a"), text(""), text("b")])
+    assert out.startswith(b"data: a\n\ndata: b\n\nevent: done\n")
 
 
-class Reiterating:
-    """An iterator that misbehaves: it yields again after StopIteration."""
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_a_high_surrogate_whose_low_half_never_comes_is_dropped(pipeline: str) -> None:
+    # The held half is dropped by the next delta, even one the fast path would take:
+    # a low half that comes later still is a lone surrogate (U+FFFD).
+    out, _ = run(pipeline, [text("a"), text("b\ud83d"), text("x"), text("\ude00y")])
+    assert out.startswith(b"data: a\n\ndata: b\n\ndata: x\n\ndata: \xef\xbf\xbdy\n\n")
 
-    def __init__(self, items: list[Any]) -> None:
-        self.items, self.stops = list(items), 0
 
-    def __iter__(self) -> Reiterating:
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_a_text_format_subclass_keeps_its_own_chunk(pipeline: str) -> None:
+    class Shouting(TextFormat):
+        def chunk(self, chunk: Any) -> bytes:
+            return super().chunk(chunk).upper()
+
+    out, _ = run(pipeline, [text("a"), text("b"), text("c")], format=Shouting)
+    assert out.startswith(b"DATA: A\n\nDATA: B\n\nDATA: C\n\n")
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_text_kept_for_on_complete(pipeline: str) -> None:
+    pieces = ["Hel", "lo", " wor", "ld", "\n", "x\ry", "\ud83d", "\ude00"]
+    _, result = run(pipeline, [text(piece) for piece in pieces])
+    assert result.text == "".join(pieces)
+
+
+class Resuming:
+    """An iterator that, after its first StopIteration, would yield more."""
+
+    def __init__(self, *batches: list[Any]) -> None:
+        self.batches = [list(batch) for batch in batches]
+
+    def __iter__(self) -> Resuming:
         return self
 
     def __next__(self) -> Any:
-        if self.items:
-            return self.items.pop(0)
-        self.stops += 1
-        if self.stops == 1:
-            self.items.append(chunk({"content": "late"}))
-        raise StopIteration
+        if not self.batches:
+            raise StopIteration
+        if not self.batches[0]:
+            del self.batches[0]
+            raise StopIteration
+        return self.batches[0].pop(0)
 
 
-def test_the_stream_ends_at_the_first_stop_of_the_source(form: str) -> None:
-    source = Reiterating([chunk({"content": "a"}), chunk({"content": "b"})])
-    body = b"".join(llmsse.iter_sse(source, heartbeat=None))
-    assert b"late" not in body and source.stops == 1
+@pytest.mark.parametrize("heartbeat", [None, 30.0])
+def test_the_source_is_read_up_to_its_first_stop_iteration(heartbeat: float | None) -> None:
+    source = Resuming([text("a"), text("b")], [text("c")])
+    out = b"".join(llmsse.iter_sse(source, heartbeat=heartbeat))
+    assert (
+        out == b'data: a\n\ndata: b\n\nevent: done\ndata: {"finish_reason":null,"usage":null}\n\n'
+    )
+
+
+@pytest.mark.parametrize("heartbeat", [None, 30.0])
+def test_a_source_failing_in_the_fast_loop(heartbeat: float | None) -> None:
+    results: list[StreamResult] = []
+    source = Source([text("a"), text("b"), text("c"), text("d")], fail_after=3)
+    out = b"".join(llmsse.iter_sse(source, heartbeat=heartbeat, on_complete=results.append))
+    assert out.startswith(b"data: a\n\ndata: b\n\ndata: c\n\nevent: error\n")
+    assert source.closes == 1
+    [result] = results
+    assert (result.outcome, result.text) == ("failed", "abc")
+    assert isinstance(result.error, RuntimeError)
+
+
+@pytest.mark.parametrize("heartbeat", [None, 30.0])
+def test_closed_by_the_consumer_in_the_fast_loop(heartbeat: float | None) -> None:
+    results: list[StreamResult] = []
+    source = Source([text("a"), text("b"), text("c"), text("d")])
+    gen = llmsse.iter_sse(source, heartbeat=heartbeat, on_complete=results.append)
+    assert [next(gen), next(gen)] == [b"data: a\n\n", b"data: b\n\n"]
+    gen.close()  # type: ignore[attr-defined]
+    assert source.closes == 1
+    [result] = results
+    assert result.outcome == "disconnected"
+    assert result.text.startswith("ab")
+
+
+_CHUNK_ID = re.compile(rb'"id":"chatcmpl-[0-9a-f]+"')  # made up for the str pieces
+
+
+# plain_text() is the shortcut of the other formats: without it, the same stream. (The
+# openai format sends the SDK's own objects only, so not the "not-pydantic" case.)
+@pytest.mark.parametrize(
+    ("fmt", "case"),
+    [
+        (fmt, case)
+        for fmt in ("ai-sdk", "openai")
+        for case in ODD
+        if (fmt, case) != ("openai", "not-pydantic")
+    ],
+)
+def test_plain_text_is_only_a_shortcut(
+    monkeypatch: pytest.MonkeyPatch, fmt: str, case: str
+) -> None:
+    items = ODD[case]
+    fast, fast_result = run("direct", items, format=fmt)
+    monkeypatch.setattr(_parts, "plain_text", lambda chunk: None)
+    monkeypatch.setattr(openai, "plain_text", lambda chunk: None)
+    slow, slow_result = run("direct", items, format=fmt)
+    assert _CHUNK_ID.sub(b"", fast) == _CHUNK_ID.sub(b"", slow)
+    assert summary(fast_result) == summary(slow_result)
+
+
+def test_the_two_forms_agree_on_every_chunk() -> None:
+    items = [c for case in ODD.values() for c in case if not isinstance(c, str)]
+    texts = [_chat._plain_text_attrs(c) for c in items]
+    assert texts == [_chat._plain_text_dict(c) for c in items]
+    # Only chunks that carry nothing but text for choice 0 are plain (index None is 0).
+    assert {"Hel", "a\nb", "é", "\t", "a\ud83d", "x"} <= set(texts)
+    assert not {"end", "other", "part", "sub", "u", 7} & set(texts)
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_choices_that_can_be_read_once(pipeline: str) -> None:
+    # Fresh chunks for each run: reading their choices uses them up.
+    def items() -> list[Any]:
+        return around(once("b"), once("c", "length"))
+
+    fast, fast_result = run(pipeline, items())
+    slow, slow_result = run(pipeline, items(), format=SlowText)
+    assert fast == slow and b"data: b\n\ndata: c\n\n" in fast
+    assert summary(fast_result) == summary(slow_result)
+    assert fast_result.text == "Hellobc world"
+
+
+def test_the_form_follows_the_interpreter() -> None:
+    attrs, plain_text = CHOSEN  # as llmsse chose them, before the fixture patched them
+    assert attrs is (sys.version_info >= (3, 12))
+    assert plain_text is (_chat._plain_text_attrs if attrs else _chat._plain_text_dict)

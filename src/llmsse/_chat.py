@@ -46,7 +46,10 @@ ATTRS = sys.version_info >= (3, 12)
 def _plain_text_attrs(chunk: Any) -> str | None:
     """:data:`plain_text` reading fields as attributes (the faster on Python 3.12+)."""
     try:
-        [choice] = chunk.choices
+        choices = chunk.choices
+        if type(choices) is not list:  # unpacking would use up an iterator
+            return None
+        [choice] = choices
         if chunk.usage is None and not choice.index and choice.finish_reason is None:
             delta = choice.delta
             text = delta.content
@@ -65,7 +68,10 @@ def _plain_text_dict(chunk: Any) -> str | None:
     """:data:`plain_text` reading fields from ``__dict__`` (the faster on 3.10 and 3.11)."""
     try:
         fields = chunk.__dict__
-        [choice] = fields["choices"]
+        choices = fields["choices"]
+        if type(choices) is not list:
+            return None
+        [choice] = choices
         if fields["usage"] is None:
             fields = choice.__dict__
             if not fields["index"] and fields["finish_reason"] is None:

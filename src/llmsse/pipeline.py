@@ -174,7 +174,10 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                 for item in it:
                     try:
                         if attrs:
-                            [choice] = item.choices
+                            choices = item.choices
+                            if type(choices) is not list:  # unpacking reads an iterator
+                                break
+                            [choice] = choices
                             if item.usage is not None:
                                 break
                             if choice.index or choice.finish_reason is not None:
@@ -185,7 +188,10 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                                 break
                         else:
                             fields = item.__dict__
-                            [choice] = fields["choices"]
+                            choices = fields["choices"]
+                            if type(choices) is not list:
+                                break
+                            [choice] = choices
                             if fields["usage"] is not None:
                                 break
                             fields = choice.__dict__
@@ -198,8 +204,8 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                                 break
                         if delta.__pydantic_extra__:
                             break
-                        # isprintable(): no CR or LF, and only a str has it.
-                        if text.isprintable() or not ("\n" in text or "\r" in text):
+                        # isprintable(): no CR or LF. TypeError unless text is a str.
+                        if str.isprintable(text) or not ("\n" in text or "\r" in text):
                             out = f"data: {text}\n\n".encode()
                         else:
                             out = encode_data(text)
