@@ -179,6 +179,14 @@ ODD: dict[str, list[Any]] = {
             ]
         )
     ),
+    "other-choice-ends-beside-text": around(
+        chunk(
+            choices=[
+                {"index": 0, "delta": {"content": "a"}, "finish_reason": None},
+                {"index": 1, "delta": {"refusal": "no"}, "finish_reason": "stop"},
+            ]
+        )
+    ),
     "no-choices": around(chunk(choices=[])),
     "usage-chunk": [*around(), chunk(choices=[], usage=USAGE)],
     "lf": around(text("a\nb"), text("\n")),

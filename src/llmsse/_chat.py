@@ -46,10 +46,7 @@ ATTRS = sys.version_info >= (3, 12)
 def _plain_text_attrs(chunk: Any) -> str | None:
     """:data:`plain_text` reading fields as attributes (the faster on Python 3.12+)."""
     try:
-        choices = chunk.choices
-        if type(choices) is not list:  # unpacking would use up an iterator
-            return None
-        [choice] = choices
+        choice = chunk.choices[0]
         if chunk.usage is None and not choice.index and choice.finish_reason is None:
             delta = choice.delta
             text = delta.content
@@ -59,7 +56,7 @@ def _plain_text_attrs(chunk: Any) -> str | None:
                 and not (delta.refusal or delta.tool_calls or delta.__pydantic_extra__)
             ):
                 return text
-    except Exception:  # ValueError: not one choice; AttributeError: not an SDK object
+    except Exception:  # IndexError: no choices; AttributeError: not an SDK object
         pass
     return None
 
@@ -68,10 +65,7 @@ def _plain_text_dict(chunk: Any) -> str | None:
     """:data:`plain_text` reading fields from ``__dict__`` (the faster on 3.10 and 3.11)."""
     try:
         fields = chunk.__dict__
-        choices = fields["choices"]
-        if type(choices) is not list:
-            return None
-        [choice] = choices
+        choice = fields["choices"][0]
         if fields["usage"] is None:
             fields = choice.__dict__
             if not fields["index"] and fields["finish_reason"] is None:
@@ -84,7 +78,7 @@ def _plain_text_dict(chunk: Any) -> str | None:
                     and not (fields["refusal"] or fields["tool_calls"] or delta.__pydantic_extra__)
                 ):
                     return text
-    except Exception:  # ValueError: not one choice; AttributeError: not an SDK object
+    except Exception:  # IndexError: no choices; AttributeError: not an SDK object
         pass
     return None
 
@@ -93,7 +87,10 @@ def _plain_text_dict(chunk: Any) -> str | None:
 # None. The hot path of every format: nearly all chunks of a stream are such chunks. None
 # (usage, a finish reason, reasoning, tool calls, another SDK's objects) means: use
 # ChatState.absorb(), which handles every case. pipeline._direct inlines both forms:
-# keep the three in step.
+# keep the three in step. Only choices[0] is read (no len(): it costs as much as the rest
+# of the check): the API sends at most one entry per choice index in a chunk, so when
+# that entry is choice 0's plain text, any other entry is another choice's, which the
+# slow path would not show either. (Not `[choice] = choices`: that uses up an iterator.)
 plain_text = _plain_text_attrs if ATTRS else _plain_text_dict
 
 

@@ -169,15 +169,13 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                     break
                 # Plain text chunks, inline: _chat.plain_text() (both of its forms) and
                 # TextFormat.chunk()'s framing, the same reads and the same bytes: keep
-                # them in step. Whatever this declines (or fails on) goes to chunk()
-                # itself, at the top of the while loop.
+                # them in step (and see plain_text's note on choices[0]). Whatever this
+                # declines (or fails on) goes to chunk() itself, at the top of the while
+                # loop.
                 for item in it:
                     try:
                         if attrs:
-                            choices = item.choices
-                            if type(choices) is not list:  # unpacking reads an iterator
-                                break
-                            [choice] = choices
+                            choice = item.choices[0]
                             if item.usage is not None:
                                 break
                             if choice.index or choice.finish_reason is not None:
@@ -188,10 +186,7 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                                 break
                         else:
                             fields = item.__dict__
-                            choices = fields["choices"]
-                            if type(choices) is not list:
-                                break
-                            [choice] = choices
+                            choice = fields["choices"][0]
                             if fields["usage"] is not None:
                                 break
                             fields = choice.__dict__
