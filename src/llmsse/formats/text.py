@@ -72,8 +72,9 @@ class TextFormat(Format):
             return self._event(None, text)
 
     def chunk(self, chunk: Any) -> bytes:
-        text = plain_text(chunk)
-        if text is not None and not self.ids and not self._held:
+        # With ids, or half a surrogate pair held, every chunk takes _chunk(): ask first.
+        text = None if self.ids or self._held else plain_text(chunk)
+        if text is not None:
             try:
                 # isprintable(): no CR or LF (the common case, checked in one pass).
                 if text.isprintable() or not ("\n" in text or "\r" in text):
