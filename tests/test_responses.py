@@ -432,7 +432,11 @@ def test_the_sdk_reads_back_equal_events() -> None:
     relay_events = list(
         _client_reading(relay, body).responses.create(model="m", input="x", stream=True)
     )
-    assert [e.to_dict() for e in relay_events] == [e.to_dict() for e in upstream]
+    # warnings=False: openai 1.66.0 builds the reasoning item into the wrong member of
+    # its output-item union (both sides alike) and pydantic warns when dumping it.
+    assert [e.to_dict(warnings=False) for e in relay_events] == [
+        e.to_dict(warnings=False) for e in upstream
+    ]
     assert [type(e) for e in relay_events] == [type(e) for e in upstream]
 
 
