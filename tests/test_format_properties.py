@@ -49,13 +49,14 @@ JSON_FORMATS = ["openai", "ai-sdk", "ag-ui"]
 REFUSAL_IS_ANSWER = {"ai-sdk", "ag-ui"}
 
 
-def as_lf(piece: str) -> str:
-    """A delta as the "text" format delivers it: SSE turns CR and CRLF into LF."""
-    return piece.replace("\r\n", "\n").replace("\r", "\n")
+def as_lf(text: str) -> str:
+    """Text as the "text" format delivers it: SSE turns CR and CRLF into LF, a CRLF
+    split between two deltas too (the format holds a CR that ends a delta back)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def delivered(fmt: str) -> Callable[[str], str]:
-    """What ``fmt`` makes of one delta's text."""
+    """What ``fmt`` makes of the text of all the deltas of one kind, joined."""
     return as_lf if fmt == "text" else str
 
 
@@ -138,11 +139,11 @@ per_format = pytest.mark.parametrize("fmt", FORMATS)
 @given(pieces=st.lists(PIECE, max_size=10), as_str=st.booleans())
 @example(pieces=["a\r", "\nb", "c\r\n", "\r"], as_str=False)
 def test_any_text_survives(fmt: str, pieces: list[str], as_str: bool) -> None:
-    """Chunks or ``str`` pieces: the answer is the text sent, delta by delta."""
+    """Chunks or ``str`` pieces: the answer is the text sent."""
     source: Any = pieces if as_str else answer(*pieces)
     got = read(fmt, body(source, fmt))
     assert got.ending == "finished"
-    assert got.answer == "".join(map(delivered(fmt), pieces))
+    assert got.answer == delivered(fmt)("".join(pieces))
 
 
 # Lone surrogates: a provider can JSON-escape half of a pair; raw UTF-8 cannot carry it.
@@ -179,19 +180,21 @@ def utf8_view(pieces: list[str]) -> str:
     """What the "text" format promises for deltas with surrogates: UTF-8 cannot carry
     one, so a pair split between two deltas is joined (the high half waits for the
     next delta), a high half whose next delta does not start with its low half is
-    dropped, and any other lone surrogate becomes U+FFFD."""
+    dropped, and any other lone surrogate becomes U+FFFD. A CR that ends a delta waits
+    for the next one too (it may be half of a CRLF), and is sent at the end if none comes."""
     out, held = [], ""
     for piece in pieces:
         if not piece:
             continue
-        if held and not "\udc00" <= piece[0] <= "\udfff":
+        if held != "\r" and not "\udc00" <= piece[0] <= "\udfff":
             held = ""
         piece, held = held + piece, ""
-        if "\ud800" <= piece[-1] <= "\udbff":
+        if piece[-1] == "\r" or "\ud800" <= piece[-1] <= "\udbff":
             piece, held = piece[:-1], piece[-1]
-        piece = piece.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-        out.append(piece.replace("\r\n", "\n").replace("\r", "\n"))  # per delta
-    return "".join(out)
+        out.append(piece.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace"))
+    if held == "\r":
+        out.append(held)
+    return as_lf("".join(out))
 
 
 @pytest.mark.parametrize("source", ["chunks", "str"])
@@ -200,6 +203,8 @@ def utf8_view(pieces: list[str]) -> str:
 @example(pieces=["\ud83d", "\ude00!"])
 @example(pieces=["x\ud83d", "abc", "\ude00"])
 @example(pieces=["\ude00\ud83d", "\ud83d", "\ude00\ude00"])
+@example(pieces=["a\ud83d\r", "\ude00", "\ud83d", "\r"])
+@example(pieces=["\r", "\ud83d", "\r\ude00", "\n"])
 def test_text_format_carries_what_utf8_can(source: str, pieces: list[str]) -> None:
     items: list[Any] = answer(*pieces) if source == "chunks" else list(pieces)
     data = b"".join(llmsse.iter_sse(items, format="text", heartbeat=None))
@@ -251,12 +256,12 @@ def test_any_chunk_sequence_keeps_the_lifecycle(
     same = delivered(fmt)
     deltas = [c.choices[0].delta for c in source if c.choices]
     if fmt in REFUSAL_IS_ANSWER:
-        assert got.answer == "".join(same(d.content or "") + same(d.refusal or "") for d in deltas)
+        assert got.answer == "".join((d.content or "") + (d.refusal or "") for d in deltas)
     else:
-        assert got.answer == "".join(same(d.content or "") for d in deltas)
-        assert got.refusal == "".join(same(d.refusal or "") for d in deltas)
+        assert got.answer == same("".join(d.content or "" for d in deltas))
+        assert got.refusal == same("".join(d.refusal or "" for d in deltas))
     thoughts = [(d.model_extra or {}).get("reasoning_content") or "" for d in deltas]
-    assert got.reasoning == "".join(map(same, thoughts))
+    assert got.reasoning == same("".join(thoughts))
     assert results[0].reasoning == "".join(thoughts)
     # Every tool call reaches the client whole.
     if not fail:
@@ -294,11 +299,10 @@ def test_any_responses_event_mix_keeps_the_lifecycle(
     got = read(fmt, data)
     assert got.ending == "finished"
     assert results[0].reasoning == expected["reasoning"]
-    # What the client reads: each delta as the format delivers it.
+    # What the client reads: each kind of text as the format delivers it.
     same = delivered(fmt)
-    _, shown = mixed_events([(*step[:-1], same(step[-1])) for step in steps])
-    assert got.reasoning == shown["reasoning"]
+    assert got.reasoning == same(expected["reasoning"])
     if fmt in REFUSAL_IS_ANSWER:  # text and refusal parts interleave as they came
-        assert sorted(got.answer) == sorted(shown["text"] + shown["refusal"])
+        assert sorted(got.answer) == sorted(expected["text"] + expected["refusal"])
     else:
-        assert (got.answer, got.refusal) == (shown["text"], shown["refusal"])
+        assert (got.answer, got.refusal) == (same(expected["text"]), same(expected["refusal"]))

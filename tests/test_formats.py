@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 from openai.types.chat import ChatCompletionChunk
 
 import llmsse
 from _chunks import answer, chunk, usage_chunk
 from llmsse import ServerSentEvent, StreamResult
+from llmsse.testing import FakeStream, api_error
 
 
 def run(source: Any, **options: Any) -> tuple[list[ServerSentEvent], StreamResult]:
@@ -42,11 +44,90 @@ def test_text_deltas_become_unnamed_events_and_done_carries_usage() -> None:
 
 def test_multi_line_text_survives_with_line_breaks_as_lf() -> None:
     events, result = run(answer("def f():\n", "    return 1\r\n\nend\r"))
+    # The CR that ends the last delta could have been half of a CRLF: it waits for the
+    # next delta, and goes out on its own before "done" when none comes.
     assert [e.data for e in events if e.event == "message"] == [
         "def f():\n",
-        "    return 1\n\nend\n",
+        "    return 1\n\nend",
+        "\n",
     ]
     assert result.text == "def f():\n    return 1\r\n\nend\r"
+
+
+def messages(events: list[ServerSentEvent], kind: str = "message") -> str:
+    return "".join(e.data or "" for e in events if e.event == kind)
+
+
+@pytest.mark.parametrize("as_str", [False, True])
+@pytest.mark.parametrize(
+    ("pieces", "read"),
+    [
+        (["a\r", "\nb"], "a\nb"),  # one CRLF split between two deltas: one line break
+        (["a\r", "b"], "a\nb"),
+        (["x", "a\r", "\nb"], "xa\nb"),  # not the first delta (another path for str)
+        (["a\r", "\r\n", "b"], "a\n\nb"),
+        (["\r", "\r", "\n"], "\n\n"),
+        (["a\r", "", "\nb"], "a\nb"),  # an empty delta between the halves
+        (["a\r"], "a\n"),  # held to the end, then sent before "done"
+        (["\r"], "\n"),
+    ],
+)
+def test_a_crlf_split_between_deltas_is_one_line_break(
+    pieces: list[str], read: str, as_str: bool
+) -> None:
+    events, result = run(list(pieces) if as_str else answer(*pieces))
+    assert messages(events) == read
+    assert events[-1].event == "done"
+    assert result.text == "".join(pieces)
+
+
+def test_a_held_cr_waits_for_its_own_kind_of_text() -> None:
+    source = [
+        chunk({"reasoning_content": "think\r"}),
+        chunk({"content": "x\r"}),
+        chunk({"reasoning_content": "\nmore"}),
+        chunk({"content": "\ny", "refusal": "no\r"}),
+        chunk({}, "stop"),
+    ]
+    events, result = run(source)
+    assert messages(events) == "x\ny"
+    assert messages(events, "reasoning") == "think\nmore"
+    assert messages(events, "refusal") == "no\n"
+    assert [e.event for e in events][-2:] == ["refusal", "done"]
+    assert result.reasoning == "think\r\nmore"
+
+
+def test_a_held_cr_goes_out_before_the_error_event() -> None:
+    events, _ = run(FakeStream(answer("a\r", usage=False), error=api_error("x")))
+    assert kinds(events)[-2:][0] == ("message", "\n")
+    assert events[-1].event == "error"
+    assert messages(events) == "a\n"
+
+
+def test_a_held_cr_keeps_ids_consecutive() -> None:
+    events, _ = run(answer("a\r", "\nb", "c\r"), ids=True)
+    assert kinds(events)[:-1] == [
+        ("message", "a"),
+        ("message", "\nb"),
+        ("message", "c"),
+        ("message", "\n"),
+    ]
+    assert [e.id for e in events] == ["1", "2", "3", "4", "5"]
+
+
+def test_a_crlf_split_between_deltas_async() -> None:
+    results: list[StreamResult] = []
+
+    async def source() -> Any:
+        for item in answer("a\r", "\nb\r"):
+            yield item
+
+    async def main() -> bytes:
+        stream = llmsse.aiter_sse(source(), heartbeat=None, on_complete=results.append)
+        return b"".join([part async for part in stream])
+
+    assert messages(llmsse.parse(anyio.run(main))) == "a\nb\n"
+    assert results[0].text == "a\r\nb\r"
 
 
 def test_empty_and_missing_content_is_skipped() -> None:

@@ -23,7 +23,7 @@ def text_feed(fmt: Format, ids: bool) -> Callable[[Any], bytes] | None:
     if type(fmt) is not TextFormat or ids:
         return None
     add_text = fmt.state.add_text if fmt.accumulate else None
-    held = fmt._held  # half of a surrogate pair held back by the format
+    held = fmt._held  # what the format holds back for the next delta
     text = fmt.text
 
     def feed_text(piece: Any) -> bytes:
@@ -34,10 +34,12 @@ def text_feed(fmt: Format, ids: bool) -> Callable[[Any], bytes] | None:
         if held:
             return text(piece)
         try:
-            if "\n" in piece or "\r" in piece:
-                out = encode_data(piece)
-            else:
+            if not ("\n" in piece or "\r" in piece):
                 out = f"data: {piece}\n\n".encode()
+            elif piece[-1] != "\r":
+                out = encode_data(piece)
+            else:  # maybe half of a CRLF: text() holds the CR back (and never raises)
+                return text(piece)
         except UnicodeEncodeError:  # half of a surrogate pair
             out = fmt.render(piece)
         if add_text is not None:  # the text is kept only for on_complete

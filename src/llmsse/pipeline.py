@@ -143,7 +143,8 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     # chunks (saves a call per chunk); only for TextFormat itself, a subclass may
     # override chunk().
     text_chunk = fmt.chunk if type(fmt) is TextFormat and not options.ids else None
-    # While the text format holds back half of a surrogate pair, chunks take its chunk().
+    # While the text format holds something back (see TextFormat._held), chunks take
+    # its chunk().
     held: dict[Any, str] = fmt._held if isinstance(fmt, TextFormat) else {}
     add_text = fmt.state.add_text if fmt.accumulate else None
     attrs = _chat.ATTRS  # how to read the SDK's objects fastest: see _chat.ATTRS
@@ -202,8 +203,10 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                         # isprintable(): no CR or LF. TypeError unless text is a str.
                         if str.isprintable(text) or not ("\n" in text or "\r" in text):
                             out = f"data: {text}\n\n".encode()
-                        else:
+                        elif text[-1] != "\r":
                             out = encode_data(text)
+                        else:  # maybe half of a CRLF: chunk() holds the CR back
+                            break
                     except Exception:  # half of a surrogate pair, another kind of item
                         break
                     if add_text is not None:

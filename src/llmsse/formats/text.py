@@ -30,14 +30,25 @@ class TextFormat(Format):
         self._absorb = self.state.absorb
         self._pending = self.state.pending
         self._text_append = self.state.add_text
-        # The high half of a surrogate pair that ended a delta, per kind of text (None:
-        # the answer), waiting for the low half at the start of the next delta.
+        # What ended the last delta of a kind of text (None: the answer), held back for
+        # the start of the next delta of that kind: a CR (the first half of a CRLF, maybe)
+        # or the high half of a surrogate pair (waiting for its low half).
         self._held: dict[str | None, str] = {}
 
     def _event(self, kind: str | None, data: str) -> bytes:
         held = self._held
-        if held and kind in held and not (data and "\udc00" <= data[0] <= "\udfff"):
-            del held[kind]  # its low half did not come: a lone surrogate, dropped
+        if held and kind in held:
+            carried = held.pop(kind)
+            if carried == "\r" or (data and "\udc00" <= data[0] <= "\udfff"):
+                data = carried + data
+            # else: a high half whose low half did not come, a lone surrogate: dropped
+        if data.endswith("\r"):
+            # Sent now, a CR would be a line break of its own even when the next delta
+            # starts with the LF of the same CRLF.
+            held[kind] = "\r"
+            data = data[:-1]
+            if not data:
+                return b""
         try:
             body = _field_lines(b"data: ", data)
         except UnicodeEncodeError:
@@ -56,15 +67,14 @@ class TextFormat(Format):
         between two deltas (as JSON escapes): the high half at the end is held back and
         joined with the low half that starts the next delta; any other lone surrogate
         becomes U+FFFD, as a UTF-8 decoder shows broken input."""
-        data = self._held.pop(kind, "") + data
-        if "\ud800" <= data[-1] <= "\udbff":
+        if "\ud800" <= data[-1] <= "\udbff" and kind not in self._held:
             self._held[kind] = data[-1]
             data = data[:-1]
         return data.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
     def _text_event(self, text: str) -> bytes:
         """The answer's text as an unnamed event (the slow path's encoding)."""
-        if self.ids or self._held:
+        if self.ids or self._held or text.endswith("\r"):
             return self._event(None, text)
         try:
             return encode_data(text)
@@ -72,18 +82,21 @@ class TextFormat(Format):
             return self._event(None, text)
 
     def chunk(self, chunk: Any) -> bytes:
-        # With ids, or half a surrogate pair held, every chunk takes _chunk(): ask first.
+        # With ids, or anything held, every chunk takes _chunk(): ask first.
         text = None if self.ids or self._held else plain_text(chunk)
         if text is not None:
+            out: bytes | None
             try:
                 # isprintable(): no CR or LF (the common case, checked in one pass).
                 if text.isprintable() or not ("\n" in text or "\r" in text):
                     out = f"data: {text}\n\n".encode()
-                else:
+                elif text[-1] != "\r":
                     out = encode_data(text)
+                else:  # a CR that may be half of a CRLF: _chunk() holds it
+                    out = None
             except UnicodeEncodeError:  # half of a surrogate pair: _chunk() holds it
-                pass
-            else:
+                out = None
+            if out is not None:
                 # The text is kept only for on_complete (finish() does not need it).
                 if self.accumulate:
                     self._text_append(text)
@@ -130,12 +143,24 @@ class TextFormat(Format):
         self.state.add_text(piece)
         return out
 
+    def _release(self) -> bytes:
+        """The CRs still held back at the end, each sent as the line break it is."""
+        held = self._held
+        out = b""
+        for kind in [kind for kind, carried in held.items() if carried == "\r"]:
+            del held[kind]
+            out += self._event(kind, "\n")
+        return out
+
     def finish(self) -> bytes:
+        out = self._release() if self._held else b""
         self.state.flush_tool_calls()
-        out = self._with_pending(None) if self.state.pending else b""
+        if self.state.pending:
+            out += self._with_pending(None)
         result = self.result
         payload = {"finish_reason": result.finish_reason, "usage": result.usage}
         return out + self._event("done", dumps(payload).decode())
 
     def error(self, error: Mapping[str, Any]) -> bytes:
-        return self._event("error", dumps({"error": dict(error)}).decode())
+        out = self._release() if self._held else b""
+        return out + self._event("error", dumps({"error": dict(error)}).decode())
