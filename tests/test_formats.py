@@ -99,7 +99,7 @@ def test_a_held_cr_waits_for_its_own_kind_of_text() -> None:
 
 def test_a_held_cr_goes_out_before_the_error_event() -> None:
     events, _ = run(FakeStream(answer("a\r", usage=False), error=api_error("x")))
-    assert kinds(events)[-2:][0] == ("message", "\n")
+    assert kinds(events)[-2] == ("message", "\n")
     assert events[-1].event == "error"
     assert messages(events) == "a\n"
 

@@ -20,6 +20,8 @@ class TextFormat(Format):
     ``event: reasoning``, ``event: refusal`` and ``event: tool_call`` (once per call,
     when it is complete) carry the rest; the stream always ends with ``event: done``
     (``{"finish_reason", "usage"}``) or ``event: error`` (``{"error": {"type", "message"}}``).
+    A CR that ends a delta is sent with the next delta of its kind (it may be the first
+    half of a CRLF), or on its own before the terminal event.
     """
 
     name = "text"
