@@ -209,6 +209,24 @@ ODD: dict[str, list[Any]] = {
     "not-pydantic": [namespace("a"), namespace("b"), text("c"), namespace(None, "stop")],
     "unicode": around(text("é"), text("日本語"), text("😀"), text("a\u00a0b"), text("👩\u200d💻")),
     "reasoning-none": around(chunk({"content": "x", "reasoning_content": None})),
+    # Extras without reasoning in them: the slow path shows nothing of them either.
+    "null-reasoning-stream": [
+        chunk({"role": "assistant", "content": "", "reasoning_content": None}),
+        chunk({"content": None, "reasoning_content": "think"}),
+        *(chunk({"content": p, "reasoning_content": None}) for p in ("qwen", "a\n", "b\r", "\nc")),
+        chunk({"content": "", "reasoning_content": None}, "stop"),
+    ],
+    "null-reasoning-openrouter": around(
+        chunk({"content": "orouter", "reasoning": None, "reasoning_details": []})
+    ),
+    "empty-reasoning-content-wins": around(
+        chunk({"content": "emptywins", "reasoning_content": "", "reasoning": "r"})
+    ),
+    "reasoning-beside-null-reasoning-content": around(
+        chunk({"content": "shown", "reasoning_content": None, "reasoning": "r"})
+    ),
+    "reasoning-not-a-str": around(chunk({"content": "listed", "reasoning_content": ["r"]})),
+    "other-extras": around(chunk({"content": "vendor", "matched_stop": None, "x_v": {"a": 1}})),
     "not-text": around(with_content(7), with_content(b"bytes"), with_content(["x"])),
     "user-string": around(with_content(collections.UserString("u"))),
 }
@@ -384,7 +402,44 @@ def test_the_two_forms_agree_on_every_chunk() -> None:
     assert texts == [_chat._plain_text_dict(c) for c in items]
     # Only chunks that carry nothing but text for choice 0 are plain (index None is 0).
     assert {"Hel", "a\nb", "é", "\t", "a\ud83d", "x"} <= set(texts)
-    assert not {"end", "other", "part", "sub", "u", 7} & set(texts)
+    assert {"qwen", "orouter", "emptywins", "vendor"} <= set(texts)  # extras, no reasoning
+    assert not {"end", "other", "part", "sub", "u", 7, "shown", "listed"} & set(texts)
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_extras_without_reasoning_take_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch, pipeline: str
+) -> None:
+    # Qwen, SGLang and vLLM send "reasoning_content": null beside every piece of the
+    # answer, OpenRouter "reasoning": null: such chunks must not cost the slow path.
+    absorbed: list[Any] = []
+    absorb = _chat.ChatState.absorb
+
+    def counting(self: _chat.ChatState, chunk: Any) -> str | None:
+        absorbed.append(chunk)
+        return absorb(self, chunk)
+
+    monkeypatch.setattr(_chat.ChatState, "absorb", counting)
+    chunk_calls: list[Any] = []
+    text_chunk = TextFormat.chunk
+
+    def counting_chunk(self: TextFormat, chunk: Any) -> bytes:
+        chunk_calls.append(chunk)
+        return text_chunk(self, chunk)
+
+    monkeypatch.setattr(TextFormat, "chunk", counting_chunk)
+    items = [
+        text("a"),
+        *(chunk({"content": p, "reasoning_content": None}) for p in ("b", "c\nd")),
+        chunk({"content": "e", "reasoning": None, "reasoning_details": []}),
+        chunk({"content": "f", "reasoning_content": "", "reasoning": None}),
+    ]
+    out, result = run(pipeline, items)
+    assert out.startswith(b"data: a\n\ndata: b\n\ndata: c\ndata: d\n\ndata: e\n\ndata: f\n\n")
+    assert absorbed == []
+    # iter_sse without heartbeats hands only the first chunk to chunk(), the rest inline.
+    assert len(chunk_calls) == (1 if pipeline == "direct" else len(items))
+    assert (result.text, result.reasoning) == ("abc\ndef", "")
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)

@@ -26,7 +26,8 @@ def to_plain(obj: Any) -> Any:
     return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
 
 
-def _reasoning(extra: dict[str, Any] | None) -> Any:
+def reasoning_of(extra: dict[str, Any] | None) -> Any:
+    """The reasoning a delta's provider extras carry (``None`` or a falsy value: none)."""
     # reasoning_content (DeepSeek, vLLM, SGLang) wins; reasoning (OpenRouter, newer
     # vLLM) only when it is absent: some servers fill both with the same text.
     if not extra:
@@ -50,10 +51,11 @@ def _plain_text_attrs(chunk: Any) -> str | None:
         if chunk.usage is None and not choice.index and choice.finish_reason is None:
             delta = choice.delta
             text = delta.content
+            extra = delta.__pydantic_extra__
             if (
                 text
                 and type(text) is str
-                and not (delta.refusal or delta.tool_calls or delta.__pydantic_extra__)
+                and not (delta.refusal or delta.tool_calls or (extra and reasoning_of(extra)))
             ):
                 return text
     except Exception:  # IndexError: no choices; AttributeError: not an SDK object
@@ -72,10 +74,13 @@ def _plain_text_dict(chunk: Any) -> str | None:
                 delta = fields["delta"]
                 fields = delta.__dict__
                 text = fields["content"]
+                extra = delta.__pydantic_extra__
                 if (
                     text
                     and type(text) is str
-                    and not (fields["refusal"] or fields["tool_calls"] or delta.__pydantic_extra__)
+                    and not (
+                        fields["refusal"] or fields["tool_calls"] or (extra and reasoning_of(extra))
+                    )
                 ):
                     return text
     except Exception:  # IndexError: no choices; AttributeError: not an SDK object
@@ -86,11 +91,14 @@ def _plain_text_dict(chunk: Any) -> str | None:
 # plain_text(chunk): the text of a chunk that carries nothing but text for choice 0, else
 # None. The hot path of every format: nearly all chunks of a stream are such chunks. None
 # (usage, a finish reason, reasoning, tool calls, another SDK's objects) means: use
-# ChatState.absorb(), which handles every case. pipeline._direct inlines both forms:
-# keep the three in step. Only choices[0] is read (no len(): it costs as much as the rest
-# of the check): the API sends at most one entry per choice index in a chunk, so when
-# that entry is choice 0's plain text, any other entry is another choice's, which the
-# slow path would not show either. (Not `[choice] = choices`: that uses up an iterator.)
+# ChatState.absorb(), which handles every case. Provider extras without reasoning in them
+# (Qwen, SGLang and vLLM send "reasoning_content": null beside every piece of the answer)
+# are no reason to decline: absorb() would show nothing of them either. pipeline._direct
+# inlines both forms: keep the three in step. Only choices[0] is read (no len(): it costs
+# as much as the rest of the check): the API sends at most one entry per choice index in
+# a chunk, so when that entry is choice 0's plain text, any other entry is another
+# choice's, which the slow path would not show either. (Not `[choice] = choices`: that
+# uses up an iterator.)
 plain_text = _plain_text_attrs if ATTRS else _plain_text_dict
 
 
@@ -152,7 +160,7 @@ class ChatState:
                 content = fields["content"]
                 refusal = fields["refusal"]
                 tool_calls = fields["tool_calls"]
-                reasoning = _reasoning(delta.__pydantic_extra__)
+                reasoning = reasoning_of(delta.__pydantic_extra__)
         except (AttributeError, KeyError, TypeError):
             return self._absorb_any(chunk)
         text = None

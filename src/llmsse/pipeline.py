@@ -148,6 +148,7 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     held: dict[Any, str] = fmt._held if isinstance(fmt, TextFormat) else {}
     add_text = fmt.state.add_text if fmt.accumulate else None
     attrs = _chat.ATTRS  # how to read the SDK's objects fastest: see _chat.ATTRS
+    reasoning_of = _chat.reasoning_of
     done = False
     try:
         yield b""  # primed by iter_sse, never seen by the consumer
@@ -198,7 +199,8 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                             text = fields["content"]
                             if not text or fields["refusal"] or fields["tool_calls"]:
                                 break
-                        if delta.__pydantic_extra__:
+                        extra = delta.__pydantic_extra__
+                        if extra and reasoning_of(extra):
                             break
                         # isprintable(): no CR or LF. TypeError unless text is a str.
                         if str.isprintable(text) or not ("\n" in text or "\r" in text):
