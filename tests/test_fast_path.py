@@ -245,7 +245,7 @@ def test_same_bytes_and_result_as_the_slow_path(pipeline: str, case: str) -> Non
 @pytest.mark.parametrize("pipeline", PIPELINES)
 @pytest.mark.parametrize("case", ODD)
 def test_ids_are_the_only_difference(pipeline: str, case: str) -> None:
-    # With ids the shortcuts are off: the same events, each with the next id.
+    # The same events, each with the next id, whichever path wrote it.
     items = ODD[case]
     plain, _ = run(pipeline, items)
     with_ids, _ = run(pipeline, items, ids=True)
@@ -440,6 +440,28 @@ def test_extras_without_reasoning_take_the_fast_path(
     # iter_sse without heartbeats hands only the first chunk to chunk(), the rest inline.
     assert len(chunk_calls) == (1 if pipeline == "direct" else len(items))
     assert (result.text, result.reasoning) == ("abc\ndef", "")
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_ids_keep_the_fast_path(monkeypatch: pytest.MonkeyPatch, pipeline: str) -> None:
+    # Resumable streams run with ids: their plain chunks must not cost the slow path.
+    absorbed: list[Any] = []
+    absorb = _chat.ChatState.absorb
+
+    def counting(self: _chat.ChatState, chunk: Any) -> str | None:
+        absorbed.append(chunk)
+        return absorb(self, chunk)
+
+    monkeypatch.setattr(_chat.ChatState, "absorb", counting)
+    items = [text("a"), text("b\nc"), text("d\r"), text("\ne"), chunk({}, "stop")]
+    out, result = run(pipeline, items, ids=True)
+    assert out == (
+        b"id: 1\ndata: a\n\nid: 2\ndata: b\ndata: c\n\nid: 3\ndata: d\n\nid: 4\ndata: \ndata: e\n\n"
+        b'event: done\nid: 5\ndata: {"finish_reason":"stop","usage":null}\n\n'
+    )
+    # The CR held back for a CRLF and the finish reason take the slow path; nothing else.
+    assert absorbed == items[2:]
+    assert result.text == "ab\ncd\r\ne"
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)

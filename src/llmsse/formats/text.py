@@ -84,8 +84,8 @@ class TextFormat(Format):
             return self._event(None, text)
 
     def chunk(self, chunk: Any) -> bytes:
-        # With ids, or anything held, every chunk takes _chunk(): ask first.
-        text = None if self.ids or self._held else plain_text(chunk)
+        # With anything held, every chunk takes _chunk(): ask first.
+        text = None if self._held else plain_text(chunk)
         if text is not None:
             out: bytes | None
             try:
@@ -102,6 +102,9 @@ class TextFormat(Format):
                 # The text is kept only for on_complete (finish() does not need it).
                 if self.accumulate:
                     self._text_append(text)
+                if self.ids:  # the id line goes first, as _event() writes it
+                    self._next_id += 1
+                    return b"id: %d\n" % self._next_id + out
                 return out
         return self._chunk(chunk)
 
