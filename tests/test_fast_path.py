@@ -406,28 +406,27 @@ def test_the_two_forms_agree_on_every_chunk() -> None:
     assert not {"end", "other", "part", "sub", "u", 7, "shown", "listed"} & set(texts)
 
 
+def calls_to(monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> list[Any]:
+    """The items the method ``cls.name`` is called with from now on (it still runs)."""
+    seen: list[Any] = []
+    method = getattr(cls, name)
+
+    def recording(self: Any, item: Any) -> Any:
+        seen.append(item)
+        return method(self, item)
+
+    monkeypatch.setattr(cls, name, recording)
+    return seen
+
+
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_extras_without_reasoning_take_the_fast_path(
     monkeypatch: pytest.MonkeyPatch, pipeline: str
 ) -> None:
     # Qwen, SGLang and vLLM send "reasoning_content": null beside every piece of the
     # answer, OpenRouter "reasoning": null: such chunks must not cost the slow path.
-    absorbed: list[Any] = []
-    absorb = _chat.ChatState.absorb
-
-    def counting(self: _chat.ChatState, chunk: Any) -> str | None:
-        absorbed.append(chunk)
-        return absorb(self, chunk)
-
-    monkeypatch.setattr(_chat.ChatState, "absorb", counting)
-    chunk_calls: list[Any] = []
-    text_chunk = TextFormat.chunk
-
-    def counting_chunk(self: TextFormat, chunk: Any) -> bytes:
-        chunk_calls.append(chunk)
-        return text_chunk(self, chunk)
-
-    monkeypatch.setattr(TextFormat, "chunk", counting_chunk)
+    absorbed = calls_to(monkeypatch, _chat.ChatState, "absorb")
+    chunk_calls = calls_to(monkeypatch, TextFormat, "chunk")
     items = [
         text("a"),
         *(chunk({"content": p, "reasoning_content": None}) for p in ("b", "c\nd")),
@@ -445,14 +444,7 @@ def test_extras_without_reasoning_take_the_fast_path(
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_ids_keep_the_fast_path(monkeypatch: pytest.MonkeyPatch, pipeline: str) -> None:
     # Resumable streams run with ids: their plain chunks must not cost the slow path.
-    absorbed: list[Any] = []
-    absorb = _chat.ChatState.absorb
-
-    def counting(self: _chat.ChatState, chunk: Any) -> str | None:
-        absorbed.append(chunk)
-        return absorb(self, chunk)
-
-    monkeypatch.setattr(_chat.ChatState, "absorb", counting)
+    absorbed = calls_to(monkeypatch, _chat.ChatState, "absorb")
     items = [text("a"), text("b\nc"), text("d\r"), text("\ne"), chunk({}, "stop")]
     out, result = run(pipeline, items, ids=True)
     assert out == (
