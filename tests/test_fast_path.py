@@ -457,6 +457,24 @@ def test_ids_keep_the_fast_path(monkeypatch: pytest.MonkeyPatch, pipeline: str) 
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)
+def test_ids_keep_the_fast_path_of_str_pieces(
+    monkeypatch: pytest.MonkeyPatch, pipeline: str
+) -> None:
+    texts = calls_to(monkeypatch, TextFormat, "text")
+    items = ["a", "b\r\nc", "d\r", "\ne", "f\ud83d", "\ude00"]
+    out, result = run(pipeline, items, ids=True)
+    assert out == (
+        b"id: 1\ndata: a\n\nid: 2\ndata: b\ndata: c\n\nid: 3\ndata: d\n\nid: 4\ndata: \ndata: e\n\n"
+        b"id: 5\ndata: f\n\nid: 6\ndata: \xf0\x9f\x98\x80\n\n"
+        b'event: done\nid: 7\ndata: {"finish_reason":null,"usage":null}\n\n'
+    )
+    # Besides the first piece (which picks the feeder), only what may be half of a CRLF
+    # or comes after a held CR or surrogate half goes through text().
+    assert texts == ["a", "d\r", "\ne", "\ude00"]
+    assert result.text == "".join(items)
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
 def test_choices_that_can_be_read_once(pipeline: str) -> None:
     # Fresh chunks for each run: reading their choices uses them up.
     def items() -> list[Any]:

@@ -17,10 +17,10 @@ def text_feed(fmt: Format, ids: bool) -> Callable[[Any], bytes] | None:
 
     The feeder calls ``text()``, which calls ``_event()``, which calls ``_field_lines()``:
     four calls per piece where one does. Only for ``TextFormat`` itself (a subclass may
-    override ``text()``) and without ids. Raises ``TypeError`` for anything but a ``str``,
-    so that the pipelines choose another feeder, as with the standard one.
+    override ``text()``). Raises ``TypeError`` for anything but a ``str``, so that the
+    pipelines choose another feeder, as with the standard one.
     """
-    if type(fmt) is not TextFormat or ids:
+    if type(fmt) is not TextFormat:
         return None
     add_text = fmt.state.add_text if fmt.accumulate else None
     held = fmt._held  # what the format holds back for the next delta
@@ -42,6 +42,10 @@ def text_feed(fmt: Format, ids: bool) -> Callable[[Any], bytes] | None:
                 return text(piece)
         except UnicodeEncodeError:  # half of a surrogate pair
             out = fmt.render(piece)
+        else:
+            if ids:  # the id line goes first, as TextFormat._event() writes it
+                fmt._next_id += 1
+                out = b"id: %d\n" % fmt._next_id + out
         if add_text is not None:  # the text is kept only for on_complete
             add_text(piece)
         return out
