@@ -25,6 +25,7 @@ def text_feed(fmt: Format, ids: bool) -> Callable[[Any], bytes] | None:
     add_text = fmt.state.add_text if fmt.accumulate else None
     held = fmt._held  # what the format holds back for the next delta
     text = fmt.text
+    id_line = fmt._id_line if ids else None
 
     def feed_text(piece: Any) -> bytes:
         if type(piece) is not str:
@@ -43,9 +44,8 @@ def text_feed(fmt: Format, ids: bool) -> Callable[[Any], bytes] | None:
         except UnicodeEncodeError:  # half of a surrogate pair
             out = fmt.render(piece)
         else:
-            if ids:  # the id line goes first, as TextFormat._event() writes it
-                fmt._next_id += 1
-                out = b"id: %d\n" % fmt._next_id + out
+            if id_line is not None:  # the id line goes first, as TextFormat._event() writes it
+                out = id_line() + out
         if add_text is not None:  # the text is kept only for on_complete
             add_text(piece)
         return out

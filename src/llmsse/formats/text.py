@@ -60,9 +60,13 @@ class TextFormat(Format):
             body = _field_lines(b"data: ", data)
         head = b"" if kind is None else b"event: " + kind.encode() + b"\n"
         if self.ids:
-            self._next_id += 1
-            head += b"id: %d\n" % self._next_id
+            head += self._id_line()
         return head + body + b"\n"
+
+    def _id_line(self) -> bytes:
+        """The ``id:`` line of the next event (with ``ids=True``)."""
+        self._next_id += 1
+        return b"id: %d\n" % self._next_id
 
     def _encodable(self, kind: str | None, data: str) -> str:
         """``data`` as text UTF-8 can carry. A provider may split a surrogate pair
@@ -103,8 +107,7 @@ class TextFormat(Format):
                 if self.accumulate:
                     self._text_append(text)
                 if self.ids:  # the id line goes first, as _event() writes it
-                    self._next_id += 1
-                    return b"id: %d\n" % self._next_id + out
+                    return self._id_line() + out
                 return out
         return self._chunk(chunk)
 
