@@ -51,11 +51,14 @@ def _plain_text_attrs(chunk: Any) -> str | None:
         if chunk.usage is None and not choice.index and choice.finish_reason is None:
             delta = choice.delta
             text = delta.content
-            extra = delta.__pydantic_extra__
             if (
                 text
                 and type(text) is str
-                and not (delta.refusal or delta.tool_calls or (extra and reasoning_of(extra)))
+                and not (
+                    delta.refusal
+                    or delta.tool_calls
+                    or (delta.__pydantic_extra__ and reasoning_of(delta.__pydantic_extra__))
+                )
             ):
                 return text
     except Exception:  # IndexError: no choices; AttributeError: not an SDK object
@@ -74,12 +77,13 @@ def _plain_text_dict(chunk: Any) -> str | None:
                 delta = fields["delta"]
                 fields = delta.__dict__
                 text = fields["content"]
-                extra = delta.__pydantic_extra__
                 if (
                     text
                     and type(text) is str
                     and not (
-                        fields["refusal"] or fields["tool_calls"] or (extra and reasoning_of(extra))
+                        fields["refusal"]
+                        or fields["tool_calls"]
+                        or (delta.__pydantic_extra__ and reasoning_of(delta.__pydantic_extra__))
                     )
                 ):
                     return text

@@ -199,8 +199,8 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                             text = fields["content"]
                             if not text or fields["refusal"] or fields["tool_calls"]:
                                 break
-                        extra = delta.__pydantic_extra__
-                        if extra and reasoning_of(extra):
+                        # Read again only when not empty: an OpenAI chunk pays one read.
+                        if delta.__pydantic_extra__ and reasoning_of(delta.__pydantic_extra__):
                             break
                         # isprintable(): no CR or LF. TypeError unless text is a str.
                         if str.isprintable(text) or not ("\n" in text or "\r" in text):
