@@ -25,22 +25,28 @@ from openai.types.chat import ChatCompletionChunk
 
 import llmsse
 from _chunks import USAGE, chunk
-from llmsse import StreamResult, _chat
+from llmsse import StreamResult, _chat, _responses
 from llmsse.formats import FormatSpec, _parts, openai
 from llmsse.formats import text as text_format
+from llmsse.formats.base import Format
 from llmsse.formats.text import TextFormat
+from llmsse.testing import response_events, to_response_event, tool_call
 
-CHOSEN = (_chat.ATTRS, _chat.plain_text)
-FORMS = {"attrs": (True, _chat._plain_text_attrs), "dict": (False, _chat._plain_text_dict)}
+CHOSEN = (_chat.ATTRS, _chat.plain_text, _responses.output_text)
+FORMS = {
+    "attrs": (True, _chat._plain_text_attrs, _responses._output_text_attrs),
+    "dict": (False, _chat._plain_text_dict, _responses._output_text_dict),
+}
 
 
 @pytest.fixture(params=sorted(FORMS), autouse=True)
 def form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways of reading the SDK's objects, whatever this Python would choose."""
-    attrs, plain_text = FORMS[request.param]
+    attrs, plain_text, output_text = FORMS[request.param]
     monkeypatch.setattr(_chat, "ATTRS", attrs)  # read by iter_sse at each stream's start
     for module in (_chat, text_format, openai, _parts):
         monkeypatch.setattr(module, "plain_text", plain_text)
+    monkeypatch.setattr(text_format, "output_text", output_text)
     return str(request.param)
 
 
@@ -50,10 +56,14 @@ PIPELINES = ["direct", "thread", "async", "async+heartbeat"]
 
 
 class SlowText(TextFormat):
-    """The text format without its shortcuts: every chunk goes through ChatState.absorb()."""
+    """The text format without its shortcuts: every chunk goes through ChatState.absorb(),
+    every Responses event through the ResponsesReader."""
 
     def chunk(self, chunk: Any) -> bytes:
         return self._chunk(chunk)
+
+    def response_event(self, event: Any) -> bytes:
+        return Format.response_event(self, event)
 
 
 class Source:
@@ -474,6 +484,66 @@ def test_ids_keep_the_fast_path_of_str_pieces(
     assert result.text == "".join(items)
 
 
+def text_delta(text: Any) -> Any:
+    """A response.output_text.delta event of the openai SDK, as it builds one."""
+    data = {"type": "response.output_text.delta", "sequence_number": 0, "item_id": "msg_1"}
+    return to_response_event({**data, "output_index": 0, "content_index": 0, "delta": text})
+
+
+# Responses streams whose text deltas the shortcut must take with exactly the slow
+# path's result (or decline).
+RESPONSES: dict[str, list[Any]] = {
+    "plain": response_events(["Hel", "lo", " wor", "ld"]),
+    "line-breaks": response_events(["a\nb", "\n", "c\rd", "\r", "e"]),
+    "crlf-split": response_events(["a\r", "\nb", "c\r", "d", "e\r"]),
+    "surrogates": response_events(["a\ud83d", "\ude00b", "x\ud83d", "y", "\udfff"]),
+    "unprintable": response_events(["\t", "\x00", "\u2028", "\x85"]),
+    "with-reasoning-and-tools": response_events(
+        ["Checking ", "Paris\r", "\n"],
+        reasoning=[["Need\r", "\nweather."], ["Then answer."]],
+        refusal=["no\r", "\npe"],
+        tool_calls=[tool_call("get_weather", {"city": "Paris"}, id="call_1")],
+    ),
+    "odd-deltas": [
+        text_delta("a"),
+        text_delta(""),
+        text_delta(None),
+        text_delta(7),
+        text_delta(Str("sub")),
+        text_delta("b"),
+        *response_events(["c"]),
+    ],
+}
+
+
+@pytest.mark.parametrize("ids", [False, True], ids=["plain", "ids"])
+@pytest.mark.parametrize("pipeline", PIPELINES)
+@pytest.mark.parametrize("case", RESPONSES)
+def test_responses_events_same_bytes_and_result_as_the_slow_path(
+    pipeline: str, case: str, ids: bool
+) -> None:
+    items = RESPONSES[case]
+    fast, fast_result = run(pipeline, items, ids=ids)
+    slow, slow_result = run(pipeline, items, format=SlowText, ids=ids)
+    assert fast == slow
+    assert summary(fast_result) == summary(slow_result)
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_responses_text_deltas_skip_the_reader(
+    monkeypatch: pytest.MonkeyPatch, pipeline: str
+) -> None:
+    read = calls_to(monkeypatch, _responses.ResponsesReader, "read")
+    items = response_events(["a", "b\nc", "d\r", "\ne"])
+    out, result = run(pipeline, items)
+    assert out.startswith(b"data: a\n\ndata: b\ndata: c\n\ndata: d\n\ndata: \ndata: e\n\n")
+    # Only the held CR (and the text after it) and the events that are not text deltas.
+    kinds = [event.type for event in read]
+    assert kinds.count("response.output_text.delta") == 2
+    assert len(read) == len(items) - 2
+    assert result.text == "ab\ncd\r\ne"
+
+
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_choices_that_can_be_read_once(pipeline: str) -> None:
     # Fresh chunks for each run: reading their choices uses them up.
@@ -488,6 +558,7 @@ def test_choices_that_can_be_read_once(pipeline: str) -> None:
 
 
 def test_the_form_follows_the_interpreter() -> None:
-    attrs, plain_text = CHOSEN  # as llmsse chose them, before the fixture patched them
+    attrs, plain_text, output_text = CHOSEN  # as llmsse chose them, before the fixture
     assert attrs is (sys.version_info >= (3, 12))
     assert plain_text is (_chat._plain_text_attrs if attrs else _chat._plain_text_dict)
+    assert output_text is (_responses._output_text_attrs if attrs else _responses._output_text_dict)
