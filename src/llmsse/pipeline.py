@@ -141,7 +141,8 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     failure: BaseException | None = None
     # The text format's chunk() fast path runs inline below for a source of openai
     # chunks (saves a call per chunk); only for TextFormat itself, a subclass may
-    # override chunk().
+    # override chunk(), and without ids: the loop writes no id lines (with ids every
+    # chunk goes to chunk(), whose own fast path writes them).
     text_chunk = fmt.chunk if type(fmt) is TextFormat and not options.ids else None
     # While the text format holds something back (see TextFormat._held), chunks take
     # its chunk().
