@@ -6,7 +6,8 @@ _chat.plain_text(). Whatever a shortcut declines goes to the slow path, so every
 must come out with the same bytes and the same StreamResult as through the slow path.
 
 Each shortcut reads the SDK's objects one of two ways, by attribute (Python 3.12 and
-later) or through ``__dict__`` (3.10 and 3.11): every test here runs both, on any Python.
+later) or through ``__dict__`` (3.10 and 3.11), or is the C speedups' version of it
+(llmsse._speedups, when built): every test here runs all three, on any Python.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from openai.types.chat import ChatCompletionChunk
 
 import llmsse
+from _cext import speedups
 from _chunks import USAGE, chunk
 from llmsse import StreamResult, _chat, _responses
 from llmsse.formats import FormatSpec, _parts, openai
@@ -32,20 +34,27 @@ from llmsse.formats.base import Format
 from llmsse.formats.text import TextFormat
 from llmsse.testing import response_events, to_response_event, tool_call
 
-CHOSEN = (_chat.ATTRS, _chat.plain_text, _responses.output_text)
+CHOSEN = (_chat.ATTRS, _chat.plain_text, _chat.text_event, _responses.output_text)
 FORMS = {
-    "attrs": (True, _chat._plain_text_attrs, _responses._output_text_attrs),
-    "dict": (False, _chat._plain_text_dict, _responses._output_text_dict),
+    "attrs": (True, _chat._plain_text_attrs, None, _responses._output_text_attrs),
+    "dict": (False, _chat._plain_text_dict, None, _responses._output_text_dict),
+    "c": None,  # the C speedups: plain_text and text_event from llmsse._speedups
 }
 
 
 @pytest.fixture(params=sorted(FORMS), autouse=True)
 def form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways of reading the SDK's objects, whatever this Python would choose."""
-    attrs, plain_text, output_text = FORMS[request.param]
+    """Every way of reading the SDK's objects, whatever this Python and build would choose."""
+    chosen = FORMS[request.param]
+    if chosen is None:
+        c = speedups()
+        chosen = (CHOSEN[0], c.plain_text, c.text_event, CHOSEN[3])
+    attrs, plain_text, text_event, output_text = chosen
     monkeypatch.setattr(_chat, "ATTRS", attrs)  # read by iter_sse at each stream's start
     for module in (_chat, text_format, openai, _parts):
         monkeypatch.setattr(module, "plain_text", plain_text)
+    for module in (_chat, text_format):
+        monkeypatch.setattr(module, "text_event", text_event)
     monkeypatch.setattr(text_format, "output_text", output_text)
     return str(request.param)
 
@@ -414,6 +423,9 @@ def test_the_two_forms_agree_on_every_chunk() -> None:
     assert {"Hel", "a\nb", "é", "\t", "a\ud83d", "x"} <= set(texts)
     assert {"qwen", "orouter", "emptywins", "vendor"} <= set(texts)  # extras, no reasoning
     assert not {"end", "other", "part", "sub", "u", 7, "shown", "listed"} & set(texts)
+    # The C version leaves tuple choices (from no SDK) to the slow path: the same bytes.
+    in_c = [speedups().plain_text(c) for c in items]
+    assert in_c == [None if text == "t" else text for text in texts]
 
 
 def calls_to(monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> list[Any]:
@@ -431,7 +443,7 @@ def calls_to(monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> list[Any]
 
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_extras_without_reasoning_take_the_fast_path(
-    monkeypatch: pytest.MonkeyPatch, pipeline: str
+    monkeypatch: pytest.MonkeyPatch, pipeline: str, form: str
 ) -> None:
     # Qwen, SGLang and vLLM send "reasoning_content": null beside every piece of the
     # answer, OpenRouter "reasoning": null: such chunks must not cost the slow path.
@@ -446,8 +458,10 @@ def test_extras_without_reasoning_take_the_fast_path(
     out, result = run(pipeline, items)
     assert out.startswith(b"data: a\n\ndata: b\n\ndata: c\ndata: d\n\ndata: e\n\ndata: f\n\n")
     assert absorbed == []
-    # iter_sse without heartbeats hands only the first chunk to chunk(), the rest inline.
-    assert len(chunk_calls) == (1 if pipeline == "direct" else len(items))
+    # iter_sse without heartbeats hands only the first chunk to chunk(), the rest inline
+    # (the C loop leaves line breaks to chunk()).
+    inline = 1 + (form == "c")
+    assert len(chunk_calls) == (inline if pipeline == "direct" else len(items))
     assert (result.text, result.reasoning) == ("abc\ndef", "")
 
 
@@ -558,7 +572,12 @@ def test_choices_that_can_be_read_once(pipeline: str) -> None:
 
 
 def test_the_form_follows_the_interpreter() -> None:
-    attrs, plain_text, output_text = CHOSEN  # as llmsse chose them, before the fixture
+    attrs, plain_text, text_event, output_text = CHOSEN  # as llmsse chose, before the fixture
     assert attrs is (sys.version_info >= (3, 12))
-    assert plain_text is (_chat._plain_text_attrs if attrs else _chat._plain_text_dict)
+    if _chat.SPEEDUPS:  # built, and LLMSSE_NO_SPEEDUPS not set (tests/test_speedups.py)
+        c = speedups()
+        assert (plain_text, text_event) == (c.plain_text, c.text_event)
+    else:
+        assert plain_text is (_chat._plain_text_attrs if attrs else _chat._plain_text_dict)
+        assert text_event is None
     assert output_text is (_responses._output_text_attrs if attrs else _responses._output_text_dict)

@@ -149,6 +149,7 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
     held: dict[Any, str] = fmt._held if isinstance(fmt, TextFormat) else {}
     add_text = fmt.state.add_text if fmt.accumulate else None
     attrs = _chat.ATTRS  # how to read the SDK's objects fastest: see _chat.ATTRS
+    text_event = _chat.text_event  # the C speedups' version of the loop's body, if built
     reasoning_of = _chat.reasoning_of
     done = False
     try:
@@ -170,6 +171,16 @@ def _direct(handle: SyncSource, fmt: Format, options: Options) -> Iterator[bytes
                     yield out
                 if text_chunk is None or held or feed != text_chunk:
                     break
+                if text_event is not None:
+                    for item in it:
+                        out = text_event(item, add_text)
+                        if out is None:  # to chunk(), at the top of the while loop
+                            break
+                        yield out
+                    else:
+                        done = True
+                        break
+                    continue
                 # Plain text chunks, inline: _chat.plain_text() (both of its forms) and
                 # TextFormat.chunk()'s framing, the same reads and the same bytes: keep
                 # them in step (and see plain_text's note on choices[0]). Whatever this

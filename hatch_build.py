@@ -1,0 +1,71 @@
+"""Build hook: compiles llmsse's optional C speedups (src/llmsse/_speedups.c).
+
+llmsse is complete without them: when there is no C compiler (or no Python headers),
+or ``LLMSSE_NO_SPEEDUPS`` is set, the wheel is pure Python and the same code paths run
+in Python. setuptools only drives the compiler (it knows every platform's flags).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+EXTENSION = "llmsse._speedups"
+SOURCE = os.path.join("src", "llmsse", "_speedups.c")
+
+
+def compile_speedups(root: str, build_dir: str) -> str:
+    """Compile the extension into ``build_dir``; its path. Raises when it cannot."""
+    from setuptools import Distribution, Extension
+    from setuptools.command.build_ext import build_ext
+
+    extension = Extension(EXTENSION, [os.path.join(root, SOURCE)])
+    command = build_ext(Distribution({"name": "llmsse", "ext_modules": [extension]}))
+    command.build_lib = build_dir
+    command.build_temp = os.path.join(build_dir, "temp")
+    command.ensure_finalized()
+    command.run()
+    return str(command.get_ext_fullpath(EXTENSION))
+
+
+class SpeedupsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":
+            return
+        if os.environ.get("LLMSSE_NO_SPEEDUPS"):
+            self.app.display_info("llmsse: LLMSSE_NO_SPEEDUPS is set, building pure Python")
+            return
+        build_dir = tempfile.mkdtemp(prefix="llmsse-speedups-")
+        try:
+            built = compile_speedups(self.root, build_dir)
+        except Exception as exc:  # no compiler, no headers: pure Python it is
+            self.app.display_warning(
+                f"llmsse: C speedups not built ({type(exc).__name__}: {exc}); "
+                "llmsse works the same in pure Python, only slower per chunk"
+            )
+            shutil.rmtree(build_dir, ignore_errors=True)
+            return
+        name = os.path.basename(built)
+        if version == "editable":
+            # An editable install imports from src/: put the module there (through a
+            # rename, so that a process that has the old one loaded keeps it intact).
+            target = os.path.join(self.root, "src", "llmsse", name)
+            shutil.copyfile(built, target + ".tmp")
+            os.replace(target + ".tmp", target)
+            shutil.rmtree(build_dir, ignore_errors=True)
+        else:
+            build_data["force_include"][built] = f"llmsse/{name}"
+            self._build_dir = build_dir
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        build_dir = getattr(self, "_build_dir", None)
+        if build_dir is not None:
+            shutil.rmtree(build_dir, ignore_errors=True)

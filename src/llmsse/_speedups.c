@@ -1,0 +1,304 @@
+/* Optional C versions of llmsse's per-chunk hot path (see llmsse/_chat.py).
+ *
+ * plain_text(chunk) is _chat._plain_text_dict() and text_event(chunk, add_text) is the
+ * text format's framing of it (TextFormat._plain): the same reads, the same checks, the
+ * same bytes. Both only ever decline (return None) where the Python versions decline,
+ * or more often: whatever they decline goes to the slow path, which handles every case.
+ * tests/test_fast_path.py runs every stream through both and compares.
+ *
+ * Why C: on CPython 3.10 and 3.11 an attribute read on a pydantic model goes through
+ * BaseModel.__getattr__'s slow hook and is never specialised, and the two checks every
+ * chunk needs beyond the tutorials' loop (provider extras, line breaks) cost a pure
+ * Python loop ~35% more time than that loop. Here the reads are PyObject_GetAttr calls,
+ * exactly what the interpreter does, without the interpreter around them.
+ *
+ * Built by hatch_build.py when a C compiler is there; llmsse works without it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+static PyObject *s_dict, *s_choices, *s_usage, *s_index, *s_finish_reason, *s_delta,
+    *s_content, *s_refusal, *s_tool_calls, *s_extra, *s_reasoning_content, *s_reasoning;
+
+/* obj.__dict__ (a new reference) when it is a dict, else NULL (an exception may be set). */
+static PyObject *
+fields_of(PyObject *obj)
+{
+    PyObject *fields = PyObject_GetAttr(obj, s_dict);
+    if (fields != NULL && !PyDict_CheckExact(fields)) {
+        Py_DECREF(fields);
+        return NULL;
+    }
+    return fields;
+}
+
+/* A field's value (borrowed), or NULL when absent (an exception may be set). */
+#define FIELD(fields, name) PyDict_GetItemWithError((fields), (name))
+
+/* 1 when value is truthy or cannot say (an exception may be set), 0 when falsy. */
+static int
+truthy(PyObject *value)
+{
+    return value == NULL || PyObject_IsTrue(value) != 0;
+}
+
+/* Whether a delta's provider extras carry reasoning: _chat.reasoning_of(). 1 (or an
+   exception set) when they may, 0 when they do not. */
+static int
+has_reasoning(PyObject *delta)
+{
+    PyObject *extra, *reasoning;
+    int result;
+
+    extra = PyObject_GetAttr(delta, s_extra);
+    if (extra == NULL)
+        return 1;
+    if (extra == Py_None) {
+        Py_DECREF(extra);
+        return 0;
+    }
+    if (!PyDict_CheckExact(extra)) { /* not what pydantic keeps there: decline */
+        Py_DECREF(extra);
+        return 1;
+    }
+    if (PyDict_GET_SIZE(extra) == 0) {
+        Py_DECREF(extra);
+        return 0;
+    }
+    /* reasoning_content wins; reasoning only when it is absent or None. */
+    reasoning = PyDict_GetItemWithError(extra, s_reasoning_content);
+    if (reasoning == NULL && PyErr_Occurred()) {
+        Py_DECREF(extra);
+        return 1;
+    }
+    if (reasoning == NULL || reasoning == Py_None) {
+        reasoning = PyDict_GetItemWithError(extra, s_reasoning);
+        if (reasoning == NULL) {
+            Py_DECREF(extra);
+            return PyErr_Occurred() != NULL;
+        }
+    }
+    Py_INCREF(reasoning);
+    Py_DECREF(extra); /* after the value is safe: a __bool__ could change the dict */
+    result = truthy(reasoning);
+    Py_DECREF(reasoning);
+    return result;
+}
+
+/* The text of a chunk that carries nothing but text for choice 0 (a new reference), or
+   NULL: declined, with or without an exception set. */
+static PyObject *
+plain(PyObject *chunk)
+{
+    PyObject *fields, *choices, *choice, *delta, *text;
+
+    fields = fields_of(chunk);
+    if (fields == NULL)
+        return NULL;
+    choices = FIELD(fields, s_choices);
+    if (choices == NULL || !PyList_CheckExact(choices) || PyList_GET_SIZE(choices) == 0
+        || FIELD(fields, s_usage) != Py_None) {
+        Py_DECREF(fields);
+        return NULL;
+    }
+    choice = PyList_GET_ITEM(choices, 0);
+    Py_INCREF(choice);
+    Py_DECREF(fields);
+
+    fields = fields_of(choice);
+    Py_DECREF(choice);
+    if (fields == NULL)
+        return NULL;
+    if (truthy(FIELD(fields, s_index)) || FIELD(fields, s_finish_reason) != Py_None
+        || (delta = FIELD(fields, s_delta)) == NULL) {
+        Py_DECREF(fields);
+        return NULL;
+    }
+    Py_INCREF(delta);
+    Py_DECREF(fields);
+
+    fields = fields_of(delta);
+    if (fields == NULL) {
+        Py_DECREF(delta);
+        return NULL;
+    }
+    text = FIELD(fields, s_content);
+    if (text == NULL || !PyUnicode_CheckExact(text)) {
+        Py_DECREF(fields);
+        Py_DECREF(delta);
+        return NULL;
+    }
+    Py_INCREF(text);
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) { /* only strings of the long-gone Py_UNICODE API */
+        Py_DECREF(fields);
+        Py_DECREF(delta);
+        Py_DECREF(text);
+        return NULL;
+    }
+#endif
+    if (PyUnicode_GET_LENGTH(text) == 0 || truthy(FIELD(fields, s_refusal))
+        || truthy(FIELD(fields, s_tool_calls))) {
+        Py_DECREF(fields);
+        Py_DECREF(delta);
+        Py_DECREF(text);
+        return NULL;
+    }
+    Py_DECREF(fields);
+    if (has_reasoning(delta)) {
+        Py_DECREF(delta);
+        Py_DECREF(text);
+        return NULL;
+    }
+    Py_DECREF(delta);
+    return text;
+}
+
+/* None for a declined chunk: an Exception (an odd object, a missing field) only means
+   "not plain text", as in the Python versions; anything else (KeyboardInterrupt)
+   propagates. */
+static PyObject *
+declined(void)
+{
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return NULL;
+        PyErr_Clear();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+plain_text(PyObject *Py_UNUSED(module), PyObject *chunk)
+{
+    PyObject *text = plain(chunk);
+    return text == NULL ? declined() : text;
+}
+
+/* Whether text holds a CR or an LF (-1: could not tell). */
+static int
+has_line_break(PyObject *text, Py_ssize_t length)
+{
+    Py_ssize_t at;
+
+    if (PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND) {
+        const char *data = (const char *)PyUnicode_1BYTE_DATA(text);
+        return memchr(data, '\n', length) != NULL || memchr(data, '\r', length) != NULL;
+    }
+    at = PyUnicode_FindChar(text, '\n', 0, length, 1);
+    if (at == -1)
+        at = PyUnicode_FindChar(text, '\r', 0, length, 1);
+    return at == -1 ? 0 : (at == -2 ? -1 : 1);
+}
+
+static PyObject *
+text_event(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *text, *encoded = NULL, *event, *kept;
+    const char *data;
+    Py_ssize_t size;
+    char *p;
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "text_event() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    text = plain(args[0]);
+    if (text == NULL)
+        return declined();
+    size = PyUnicode_GET_LENGTH(text);
+    /* A line break needs a data line per line, and a CR at the end must wait for the
+       next delta: TextFormat's own code does both. */
+    if (has_line_break(text, size) != 0)
+        goto decline;
+    if (PyUnicode_IS_ASCII(text)) {
+        data = (const char *)PyUnicode_1BYTE_DATA(text);
+    }
+    else {
+        /* Not PyUnicode_AsUTF8AndSize(): it would keep a UTF-8 copy for as long as the
+           text lives (with on_complete: the whole stream). */
+        encoded = PyUnicode_AsUTF8String(text);
+        if (encoded == NULL) /* a lone surrogate: TextFormat holds or replaces it */
+            goto decline;
+        data = PyBytes_AS_STRING(encoded);
+        size = PyBytes_GET_SIZE(encoded);
+    }
+    event = PyBytes_FromStringAndSize(NULL, size + 8);
+    if (event == NULL)
+        goto fail;
+    p = PyBytes_AS_STRING(event);
+    memcpy(p, "data: ", 6);
+    memcpy(p + 6, data, (size_t)size);
+    p[size + 6] = '\n';
+    p[size + 7] = '\n';
+    Py_CLEAR(encoded);
+    if (args[1] != Py_None) {
+        kept = PyObject_CallOneArg(args[1], text);
+        if (kept == NULL) {
+            Py_DECREF(event);
+            goto fail;
+        }
+        Py_DECREF(kept);
+    }
+    Py_DECREF(text);
+    return event;
+
+decline:
+    Py_XDECREF(encoded);
+    Py_DECREF(text);
+    return declined();
+fail:
+    Py_XDECREF(encoded);
+    Py_DECREF(text);
+    return NULL;
+}
+
+PyDoc_STRVAR(plain_text_doc,
+    "plain_text(chunk, /)\n--\n\n"
+    "The text of a chunk that carries nothing but text for choice 0, else None.");
+
+PyDoc_STRVAR(text_event_doc,
+    "text_event(chunk, add_text, /)\n--\n\n"
+    "The text format's event for a plain text chunk without line breaks, else None.\n"
+    "Calls add_text(text) first unless it is None.");
+
+static PyMethodDef speedups_methods[] = {
+    {"plain_text", (PyCFunction)plain_text, METH_O, plain_text_doc},
+    {"text_event", (PyCFunction)(void (*)(void))text_event, METH_FASTCALL, text_event_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    "llmsse._speedups",
+    "C versions of llmsse's per-chunk hot path (optional).",
+    -1,
+    speedups_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+#define INTERN(var, s)                                                                 \
+    if ((var = PyUnicode_InternFromString(s)) == NULL)                                 \
+    return NULL
+    INTERN(s_dict, "__dict__");
+    INTERN(s_choices, "choices");
+    INTERN(s_usage, "usage");
+    INTERN(s_index, "index");
+    INTERN(s_finish_reason, "finish_reason");
+    INTERN(s_delta, "delta");
+    INTERN(s_content, "content");
+    INTERN(s_refusal, "refusal");
+    INTERN(s_tool_calls, "tool_calls");
+    INTERN(s_extra, "__pydantic_extra__");
+    INTERN(s_reasoning_content, "reasoning_content");
+    INTERN(s_reasoning, "reasoning");
+#undef INTERN
+    return PyModule_Create(&speedups_module);
+}

@@ -1,0 +1,6 @@
+# The optional C module built from _speedups.c (see llmsse/_chat.py).
+from collections.abc import Callable
+from typing import Any
+
+def plain_text(chunk: Any, /) -> str | None: ...
+def text_event(chunk: Any, add_text: Callable[[str], object] | None, /) -> bytes | None: ...

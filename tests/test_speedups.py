@@ -1,0 +1,236 @@
+"""llmsse's optional C speedups (src/llmsse/_speedups.c) on their own.
+
+tests/test_fast_path.py runs every stream through them as well; here: that they are
+built and chosen, that they accept and decline exactly what the Python code does, and
+that they neither leak nor free a reference they do not own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from _cext import speedups
+from _chunks import USAGE, chunk
+from llmsse import _chat
+
+PYTHON = _chat._plain_text_dict  # the Python version the C one translates
+
+
+def test_built_and_chosen() -> None:
+    c = speedups()  # fails on CI (and wherever a C compiler is) when they are missing
+    if os.environ.get("LLMSSE_NO_SPEEDUPS"):
+        assert not _chat.SPEEDUPS
+    else:
+        assert _chat.SPEEDUPS
+        assert _chat.plain_text is c.plain_text and _chat.text_event is c.text_event
+
+
+@pytest.mark.parametrize("value", ["1", ""])
+def test_llmsse_no_speedups_turns_them_off(value: str) -> None:
+    speedups()
+    env = {**os.environ, "LLMSSE_NO_SPEEDUPS": value}
+    code = "from llmsse import _chat; print(_chat.SPEEDUPS, _chat.text_event is None)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == (["False", "True"] if value else ["True", "False"])
+
+
+def ns(**fields: Any) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**fields)
+
+
+class Bool:
+    """A field value whose truth is ``truth``, or raises it when it is an exception."""
+
+    def __init__(self, truth: bool | BaseException) -> None:
+        self.truth = truth
+
+    def __bool__(self) -> bool:
+        if isinstance(self.truth, BaseException):
+            raise self.truth
+        return self.truth
+
+
+def shaped(
+    content: Any = "hi",
+    *,
+    index: Any = 0,
+    finish: Any = None,
+    usage: Any = None,
+    refusal: Any = None,
+    tools: Any = None,
+    extra: Any = None,
+) -> types.SimpleNamespace:
+    """A chunk-shaped object of plain namespaces (their __dict__ is a real dict)."""
+    delta = ns(content=content, refusal=refusal, tool_calls=tools, __pydantic_extra__=extra)
+    choice = ns(index=index, delta=delta, finish_reason=finish)
+    return ns(choices=[choice], usage=usage)
+
+
+BOOLS = [Bool(True), Bool(False), Bool(ValueError())]
+values = st.sampled_from([None, "", "x", "a\nb", 0, 1, [], [1], {}, {"a": 1}, *BOOLS])
+extras = st.one_of(
+    st.none(),
+    st.dictionaries(st.sampled_from(["reasoning_content", "reasoning", "other"]), values),
+)
+
+
+@given(
+    content=st.one_of(values, st.text(max_size=5)),
+    index=values,
+    finish=values,
+    usage=values,
+    refusal=values,
+    tools=values,
+    extra=extras,
+)
+def test_plain_text_is_the_python_version(**fields: Any) -> None:
+    c = speedups()
+    item = shaped(**fields)
+    assert c.plain_text(item) == PYTHON(item)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        None,
+        7,
+        "text",
+        ns(),
+        ns(choices=[], usage=None),
+        ns(choices=None, usage=None),
+        ns(choices=[ns(index=0, finish_reason=None)], usage=None),  # no delta
+        ns(choices=[ns()], usage=None),
+        ns(choices=[ns(index=0, finish_reason=None, delta=ns(content="x"))], usage=None),
+        shaped(extra=["not", "a", "dict"]),
+        shaped(extra={"reasoning_content": None, "reasoning": Bool(ValueError())}),
+        shaped(content=Bool(True)),
+    ],
+)
+def test_odd_objects_are_declined(item: Any) -> None:
+    c = speedups()
+    assert c.plain_text(item) is None
+    assert c.text_event(item, None) is None
+    assert PYTHON(item) is None
+
+
+class Extras(dict[str, Any]):
+    pass
+
+
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        # Python accepts these; C leaves them to the slow path, which gives the same bytes.
+        ns(choices=(shaped().choices[0],), usage=None),
+        shaped(extra=Extras()),
+        shaped(content=Text("sub")),
+    ],
+)
+def test_declined_where_python_may_accept(item: Any) -> None:
+    assert speedups().plain_text(item) is None
+
+
+def test_interrupts_propagate() -> None:
+    c = speedups()
+    for item in (shaped(refusal=Bool(KeyboardInterrupt())), shaped(index=Bool(SystemExit(3)))):
+        with pytest.raises((KeyboardInterrupt, SystemExit)):
+            c.plain_text(item)
+        with pytest.raises((KeyboardInterrupt, SystemExit)):
+            c.text_event(item, None)
+
+
+TEXTS = ["a", " hello", "é", "naïve café", "日本語", "😀", "👩\u200d💻", "\t\x00\x85\u2028"]
+
+
+@pytest.mark.parametrize("text", [*TEXTS, "x" * 5000])
+def test_text_event_bytes(text: str) -> None:
+    c = speedups()
+    kept: list[str] = []
+    for item in (chunk({"content": text}), shaped(text)):
+        assert c.text_event(item, None) == f"data: {text}\n\n".encode()
+        assert c.text_event(item, kept.append) == f"data: {text}\n\n".encode()
+    assert kept == [text, text]
+
+
+@pytest.mark.parametrize(
+    "text", ["a\nb", "\n", "a\r", "\r\n", "é\n", "日\r本", "😀\n", "a\ud83d", "\ude00b", "é\udfff"]
+)
+def test_text_event_leaves_line_breaks_and_surrogates_to_the_format(text: str) -> None:
+    c = speedups()
+    kept: list[str] = []
+    item = chunk({"content": text})
+    assert c.plain_text(item) == text
+    assert c.text_event(item, kept.append) is None
+    assert kept == []
+
+
+def test_text_event_arguments() -> None:
+    c = speedups()
+    with pytest.raises(TypeError, match="2 arguments"):
+        c.text_event(chunk({"content": "a"}))  # type: ignore[call-arg]
+
+    def broken(text: str) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        c.text_event(chunk({"content": "a"}), broken)
+
+
+def parts(item: Any) -> list[Any]:
+    """Every object the C code reads from ``item`` (to watch their reference counts)."""
+    seen = [item, item.__dict__]
+    for choice in item.__dict__.get("choices") or []:
+        delta = choice.__dict__.get("delta")
+        seen += [choice, choice.__dict__, delta]
+        if delta is not None:
+            seen += [delta.__dict__, *delta.__dict__.values()]
+            extra = getattr(delta, "__pydantic_extra__", None)
+            seen += [extra, *(extra.values() if isinstance(extra, dict) else [])]
+    return seen
+
+
+LEAK_CASES = {
+    "plain": chunk({"content": "plain"}),
+    "non-ascii": chunk({"content": "naïve 😀"}),
+    "line-break": chunk({"content": "a\nb"}),
+    "surrogate": chunk({"content": "a\ud83d"}),
+    "usage": chunk({"content": "u"}, usage=USAGE),
+    "finish": chunk({"content": "f"}, "stop"),
+    "index": chunk({"content": "i"}, index=1),
+    "refusal": chunk({"content": "r", "refusal": "no"}),
+    "reasoning": chunk({"content": "x", "reasoning_content": "hmm"}),
+    "null-reasoning": chunk({"content": "x", "reasoning_content": None, "reasoning": None}),
+    "empty": chunk({"content": ""}),
+    "no-choices": chunk(choices=[], usage=USAGE),
+    "raising": shaped(tools=Bool(ValueError("no"))),
+    "non-dict-extras": shaped(extra=[1]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEAK_CASES))
+def test_no_reference_is_leaked_or_stolen(case: str) -> None:
+    c = speedups()
+    item = LEAK_CASES[case]
+    watched = parts(item)
+    kept: list[str] = []
+    c.plain_text(item), c.text_event(item, kept.append)  # warm up (interning, caches)
+    kept.clear()
+    before = [sys.getrefcount(obj) for obj in watched]
+    for _ in range(1000):
+        c.plain_text(item)
+        c.text_event(item, None)
+        c.text_event(item, kept.append)
+    kept.clear()
+    assert [sys.getrefcount(obj) for obj in watched] == before
