@@ -47,15 +47,16 @@ def ns(**fields: Any) -> types.SimpleNamespace:
 
 
 class Bool:
-    """A field value whose truth is ``truth``, or raises it when it is an exception."""
+    """A field value whose truth is ``truth``, or that raises it when it is an exception
+    class (a new instance each time: re-raising one would grow its traceback)."""
 
-    def __init__(self, truth: bool | BaseException) -> None:
+    def __init__(self, truth: bool | type[BaseException]) -> None:
         self.truth = truth
 
     def __bool__(self) -> bool:
-        if isinstance(self.truth, BaseException):
-            raise self.truth
-        return self.truth
+        if isinstance(self.truth, bool):
+            return self.truth
+        raise self.truth("from __bool__")
 
 
 def shaped(
@@ -74,7 +75,7 @@ def shaped(
     return ns(choices=[choice], usage=usage)
 
 
-BOOLS = [Bool(True), Bool(False), Bool(ValueError())]
+BOOLS = [Bool(True), Bool(False), Bool(ValueError)]
 values = st.sampled_from([None, "", "x", "a\nb", 0, 1, [], [1], {}, {"a": 1}, *BOOLS])
 extras = st.one_of(
     st.none(),
@@ -110,7 +111,7 @@ def test_plain_text_is_the_python_version(**fields: Any) -> None:
         ns(choices=[ns()], usage=None),
         ns(choices=[ns(index=0, finish_reason=None, delta=ns(content="x"))], usage=None),
         shaped(extra=["not", "a", "dict"]),
-        shaped(extra={"reasoning_content": None, "reasoning": Bool(ValueError())}),
+        shaped(extra={"reasoning_content": None, "reasoning": Bool(ValueError)}),
         shaped(content=Bool(True)),
     ],
 )
@@ -144,7 +145,7 @@ def test_declined_where_python_may_accept(item: Any) -> None:
 
 def test_interrupts_propagate() -> None:
     c = speedups()
-    for item in (shaped(refusal=Bool(KeyboardInterrupt())), shaped(index=Bool(SystemExit(3)))):
+    for item in (shaped(refusal=Bool(KeyboardInterrupt)), shaped(index=Bool(SystemExit))):
         with pytest.raises((KeyboardInterrupt, SystemExit)):
             c.plain_text(item)
         with pytest.raises((KeyboardInterrupt, SystemExit)):
@@ -214,7 +215,7 @@ LEAK_CASES = {
     "null-reasoning": chunk({"content": "x", "reasoning_content": None, "reasoning": None}),
     "empty": chunk({"content": ""}),
     "no-choices": chunk(choices=[], usage=USAGE),
-    "raising": shaped(tools=Bool(ValueError("no"))),
+    "raising": shaped(tools=Bool(ValueError)),
     "non-dict-extras": shaped(extra=[1]),
 }
 
@@ -234,3 +235,71 @@ def test_no_reference_is_leaked_or_stolen(case: str) -> None:
         c.text_event(item, kept.append)
     kept.clear()
     assert [sys.getrefcount(obj) for obj in watched] == before
+
+
+class Fields:
+    """An object whose fields live in its __dict__, as a pydantic model's do."""
+
+    def __init__(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)  # past any hook of a subclass
+
+
+class Hooked(Fields):
+    """Like a pydantic model: a __getattr__ for missing names only (C skips its hook)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+class Overridden(Fields):
+    """A __getattribute__ of its own: C must go through it, as Python does."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "__dict__":
+            return {**object.__getattribute__(self, "__dict__"), "content": "from the hook"}
+        return object.__getattribute__(self, name)
+
+
+class OwnDict(Fields):
+    """A __dict__ property of its own: C must read it, as Python does."""
+
+    @property  # type: ignore[misc]
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        return {"content": "from the property", "refusal": None, "tool_calls": None}
+
+
+def built(cls: type[Fields], content: str = "x") -> Fields:
+    delta = cls(content=content, refusal=None, tool_calls=None, __pydantic_extra__=None)
+    choice = cls(index=0, delta=delta, finish_reason=None)
+    return cls(choices=[choice], usage=None)
+
+
+@pytest.mark.parametrize("cls", [Fields, Hooked, Overridden])
+def test_attribute_hooks_are_honoured(cls: type[Fields]) -> None:
+    c = speedups()
+    item = built(cls)
+    expected = "from the hook" if cls is Overridden else "x"
+    assert c.plain_text(item) == PYTHON(item) == expected
+    assert c.text_event(item, None) == f"data: {expected}\n\n".encode()
+
+
+def test_a_dict_property_is_honoured() -> None:
+    c = speedups()
+    delta = OwnDict(content="x", refusal=None, tool_calls=None, __pydantic_extra__=None)
+    item = ns(choices=[ns(index=0, delta=delta, finish_reason=None)], usage=None)
+    assert c.plain_text(item) == PYTHON(item) == "from the property"
+
+
+def test_a_class_changed_after_it_was_read() -> None:
+    c = speedups()
+
+    class Late(Hooked):
+        pass
+
+    item = built(Late)
+    assert c.plain_text(item) == "x"
+    Late.__getattribute__ = Overridden.__getattribute__  # type: ignore[method-assign]
+    assert c.plain_text(item) == PYTHON(item) == "from the hook"
+    del Late.__getattribute__
+    assert c.plain_text(item) == PYTHON(item) == "x"

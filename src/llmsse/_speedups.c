@@ -19,13 +19,81 @@
 #include <string.h>
 
 static PyObject *s_dict, *s_choices, *s_usage, *s_index, *s_finish_reason, *s_delta,
-    *s_content, *s_refusal, *s_tool_calls, *s_extra, *s_reasoning_content, *s_reasoning;
+    *s_content, *s_refusal, *s_tool_calls, *s_extra, *s_reasoning_content, *s_reasoning,
+    *s_getattribute;
+static PyObject *object_getattribute; /* object.__getattribute__ */
+
+/* The last few plain types (see plain_type()) with the version tag they had then
+   (CPython gives a type a new tag whenever it changes, and never reuses one). */
+#define VETTED 8
+static struct {
+    PyTypeObject *type;
+    unsigned int version;
+} vetted[VETTED];
+static unsigned int vetted_next;
+
+/* Whether a type's instances are read in Python as PyObject_GenericGetAttr() and
+   PyObject_GenericGetDict() read them (when the attribute is there): the type keeps
+   object.__getattribute__ and CPython's own __dict__ descriptor. 1 yes, 0 no, -1 error.
+   Pydantic's models only add a __getattr__ (a fallback for missing names), which makes
+   CPython take its slot hook for every read: two more type lookups each, and for
+   __dict__ a descriptor call, all skipped here. */
+static int
+plain_type(PyTypeObject *type)
+{
+    PyObject *found, *mro, *names;
+    unsigned int version = type->tp_version_tag;
+    Py_ssize_t i;
+    int plain;
+
+    if (version != 0) {
+        for (i = 0; i < VETTED; i++) {
+            if (vetted[i].type == type && vetted[i].version == version)
+                return 1;
+        }
+    }
+    found = PyObject_GetAttr((PyObject *)type, s_getattribute);
+    if (found == NULL)
+        return -1;
+    plain = found == object_getattribute;
+    Py_DECREF(found);
+    /* The first class in the MRO that defines __dict__ must have CPython's descriptor. */
+    mro = type->tp_mro;
+    for (i = 0; plain && mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        names = PyObject_GetAttr(PyTuple_GET_ITEM(mro, i), s_dict);
+        if (names == NULL)
+            return -1;
+        found = PyObject_GetItem(names, s_dict);
+        Py_DECREF(names);
+        if (found == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                return -1;
+            PyErr_Clear();
+            continue;
+        }
+        plain = Py_IS_TYPE(found, &PyGetSetDescr_Type);
+        Py_DECREF(found);
+        break;
+    }
+    version = type->tp_version_tag; /* the lookup above may have assigned one */
+    if (plain && version != 0) {
+        vetted[vetted_next % VETTED].type = type;
+        vetted[vetted_next % VETTED].version = version;
+        vetted_next++;
+    }
+    return plain;
+}
 
 /* obj.__dict__ (a new reference) when it is a dict, else NULL (an exception may be set). */
 static PyObject *
 fields_of(PyObject *obj)
 {
-    PyObject *fields = PyObject_GetAttr(obj, s_dict);
+    PyObject *fields;
+    int plain = plain_type(Py_TYPE(obj));
+
+    if (plain < 0)
+        return NULL;
+    fields = plain ? PyObject_GenericGetDict(obj, NULL) : PyObject_GetAttr(obj, s_dict);
     if (fields != NULL && !PyDict_CheckExact(fields)) {
         Py_DECREF(fields);
         return NULL;
@@ -49,9 +117,12 @@ static int
 has_reasoning(PyObject *delta)
 {
     PyObject *extra, *reasoning;
-    int result;
+    int plain, result;
 
-    extra = PyObject_GetAttr(delta, s_extra);
+    plain = plain_type(Py_TYPE(delta));
+    if (plain < 0)
+        return 1;
+    extra = plain ? PyObject_GenericGetAttr(delta, s_extra) : PyObject_GetAttr(delta, s_extra);
     if (extra == NULL)
         return 1;
     if (extra == Py_None) {
@@ -299,6 +370,10 @@ PyInit__speedups(void)
     INTERN(s_extra, "__pydantic_extra__");
     INTERN(s_reasoning_content, "reasoning_content");
     INTERN(s_reasoning, "reasoning");
+    INTERN(s_getattribute, "__getattribute__");
 #undef INTERN
+    object_getattribute = PyObject_GetAttr((PyObject *)&PyBaseObject_Type, s_getattribute);
+    if (object_getattribute == NULL)
+        return NULL;
     return PyModule_Create(&speedups_module);
 }
