@@ -16,6 +16,7 @@ objects (built once, the way the SDK builds them) and yields ``bytes``:
     llmsse responses  the same text as Responses API output_text.delta events
                       (built once from the chunks, untimed), format="text"
     llmsse text+saved  the text row with on_complete=: the answer is also kept for the hook
+    llmsse text, pure  the text row without the C speedups (only when they are built)
     naive f-string   the tutorial loop, f"data: {delta}\n\n".encode()
     fastapi.sse      format_sse_event(data_str=delta), what FastAPI's router calls
                      for ``yield ServerSentEvent(raw_data=delta)``
@@ -270,7 +271,17 @@ def _llmsse_contenders() -> tuple[list[tuple[str, Callable[[list[Any]], Iterator
     except ImportError as exc:
         return [], f"llmsse.iter_sse not available ({exc}); llmsse rows skipped"
 
+    use_speedups = _speedups_switch()
+
     def text(chunks: list[Any]) -> Iterator[bytes]:
+        return iter_sse(chunks, format="text", heartbeat=None)
+
+    def text_pure(chunks: list[Any]) -> Iterator[bytes]:
+        # The text row without the C speedups, as on a machine without a C compiler. Every
+        # generator is drained before the next contender starts: every other llmsse row
+        # turns them back on first (see installed() below).
+        assert use_speedups is not None
+        use_speedups(False)
         return iter_sse(chunks, format="text", heartbeat=None)
 
     def text_saved(chunks: list[Any]) -> Iterator[bytes]:
@@ -304,7 +315,43 @@ def _llmsse_contenders() -> tuple[list[tuple[str, Callable[[list[Any]], Iterator
         ("llmsse ag-ui", ag_ui),
         ("llmsse text+saved", text_saved),
     ]
-    return rows, ""
+    if use_speedups is None:
+        return rows, ""
+    switch = use_speedups
+
+    def installed(fn: Callable[[list[Any]], Iterator[bytes]]) -> Callable[..., Iterator[bytes]]:
+        def as_installed(chunks: list[Any]) -> Iterator[bytes]:
+            switch(True)
+            return fn(chunks)
+
+        return as_installed
+
+    rows = [(name, installed(fn)) for name, fn in rows]
+    return [rows[0], ("llmsse text, pure", text_pure), *rows[1:]], ""
+
+
+def _speedups_switch() -> Callable[[bool], None] | None:
+    """A switch between llmsse's C speedups and its pure-Python code, when both are there.
+
+    It sets the names the pipelines and formats read them by (as tests/test_fast_path.py's
+    ``form`` fixture does); pure Python is what ``LLMSSE_NO_SPEEDUPS=1`` gives.
+    """
+    try:
+        from llmsse import _chat, _speedups  # type: ignore[attr-defined]
+        from llmsse.formats import _parts, openai, text
+    except ImportError:
+        return None
+    if not getattr(_chat, "SPEEDUPS", False):
+        return None
+    python = _chat._plain_text_attrs if _chat.ATTRS else _chat._plain_text_dict
+
+    def use(on: bool) -> None:
+        for module in (_chat, text, openai, _parts):
+            module.plain_text = _speedups.plain_text if on else python  # type: ignore[attr-defined]
+        for module in (_chat, text):
+            module.text_event = _speedups.text_event if on else None  # type: ignore[attr-defined]
+
+    return use
 
 
 def _responses_events(chunks: list[Any]) -> list[Any]:
@@ -350,6 +397,7 @@ NOTES = {
     "llmsse ai-sdk": "UI message stream chunks for useChat",
     "llmsse ag-ui": "AG-UI events for HttpAgent",
     "llmsse text+saved": "text with on_complete (keeps the answer)",
+    "llmsse text, pure": "the text row without the C speedups",
     "naive f-string": "breaks on newlines in a token",
     "fastapi.sse": "format_sse_event(data_str=delta)",
     "fastapi.sse+model": "+ ServerSentEvent(raw_data=delta)",
@@ -663,7 +711,16 @@ def main(argv: list[str] | None = None) -> int:
                 False,
             ),
         ]
+        pure = "llmsse text, pure"
         print()
+        if pure in wall:
+            r = paired_ratio(wall[pure], wall["naive f-string"])["median"]
+            print(
+                f"C speedups: built (llmsse._speedups). Without them (no C compiler at install, "
+                f"or LLMSSE_NO_SPEEDUPS=1) the text format is {r:.2f}x the naive loop."
+            )
+        else:
+            print("C speedups: not built (no C compiler at install, or LLMSSE_NO_SPEEDUPS=1).")
         print("Targets (DESIGN.md, Performance budget), median of the per-round paired ratios:")
         for t in targets:
             rw, rc = t["wall"], t["cpu"]
@@ -690,6 +747,7 @@ def main(argv: list[str] | None = None) -> int:
                 "gc_frozen_chunks": True,
                 "unit": "ns per input chunk",
                 "on_cpu_fraction": on_cpu,
+                "c_speedups": "llmsse text, pure" in wall,
             },
             "skipped": skipped or None,
             "results": {

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from llmsse import _chat
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_encode.py"
 
@@ -32,6 +34,10 @@ def test_bench_encode_tiny_run(tmp_path: Path) -> None:
     assert data["config"]["flush_mb"] == 1
     results = data["results"]
     assert {"llmsse text", "llmsse openai", "naive f-string", "model_dump_json"} <= set(results)
+    # With the C speedups built (as on CI), a row without them beside the text row.
+    assert data["config"]["c_speedups"] is _chat.SPEEDUPS
+    assert ("llmsse text, pure" in results) is _chat.SPEEDUPS
+    assert ("C speedups: built" in result.stdout) is _chat.SPEEDUPS
     for name, row in results.items():
         assert len(row["samples_ns_per_chunk"]) == 3, name
         # the naive loop is the one contender that loses line breaks
