@@ -34,11 +34,17 @@ from llmsse.formats.base import Format
 from llmsse.formats.text import TextFormat
 from llmsse.testing import response_events, to_response_event, tool_call
 
-CHOSEN = (_chat.ATTRS, _chat.plain_text, _chat.text_event, _responses.output_text)
+CHOSEN = (
+    _chat.ATTRS,
+    _chat.plain_text,
+    _chat.text_event,
+    _responses.output_text,
+    _responses.output_text_event,
+)
 FORMS = {
-    "attrs": (True, _chat._plain_text_attrs, None, _responses._output_text_attrs),
-    "dict": (False, _chat._plain_text_dict, None, _responses._output_text_dict),
-    "c": None,  # the C speedups: plain_text and text_event from llmsse._speedups
+    "attrs": (True, _chat._plain_text_attrs, None, _responses._output_text_attrs, None),
+    "dict": (False, _chat._plain_text_dict, None, _responses._output_text_dict, None),
+    "c": None,  # the C speedups: the functions of llmsse._speedups
 }
 
 
@@ -48,14 +54,15 @@ def form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     chosen = FORMS[request.param]
     if chosen is None:
         c = speedups()
-        chosen = (CHOSEN[0], c.plain_text, c.text_event, CHOSEN[3])
-    attrs, plain_text, text_event, output_text = chosen
+        chosen = (CHOSEN[0], c.plain_text, c.text_event, c.output_text, c.output_text_event)
+    attrs, plain_text, text_event, output_text, output_text_event = chosen
     monkeypatch.setattr(_chat, "ATTRS", attrs)  # read by iter_sse at each stream's start
     for module in (_chat, text_format, openai, _parts):
         monkeypatch.setattr(module, "plain_text", plain_text)
     for module in (_chat, text_format):
         monkeypatch.setattr(module, "text_event", text_event)
     monkeypatch.setattr(text_format, "output_text", output_text)
+    monkeypatch.setattr(text_format, "output_text_event", output_text_event)
     return str(request.param)
 
 
@@ -572,12 +579,13 @@ def test_choices_that_can_be_read_once(pipeline: str) -> None:
 
 
 def test_the_form_follows_the_interpreter() -> None:
-    attrs, plain_text, text_event, output_text = CHOSEN  # as llmsse chose, before the fixture
+    attrs, plain_text, text_event, output_text, output_text_event = CHOSEN  # before the fixture
     assert attrs is (sys.version_info >= (3, 12))
     if _chat.SPEEDUPS:  # built, and LLMSSE_NO_SPEEDUPS not set (tests/test_speedups.py)
         c = speedups()
         assert (plain_text, text_event) == (c.plain_text, c.text_event)
-    else:
-        assert plain_text is (_chat._plain_text_attrs if attrs else _chat._plain_text_dict)
-        assert text_event is None
+        assert (output_text, output_text_event) == (c.output_text, c.output_text_event)
+        return
+    assert plain_text is (_chat._plain_text_attrs if attrs else _chat._plain_text_dict)
+    assert text_event is None and output_text_event is None
     assert output_text is (_responses._output_text_attrs if attrs else _responses._output_text_dict)

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from _cext import speedups
 from _chunks import USAGE, chunk
-from llmsse import _chat
+from llmsse import _chat, _responses
+from llmsse.testing import response_events
 
 PYTHON = _chat._plain_text_dict  # the Python version the C one translates
 
@@ -303,3 +304,62 @@ def test_a_class_changed_after_it_was_read() -> None:
     assert c.plain_text(item) == PYTHON(item) == "from the hook"
     del Late.__getattribute__
     assert c.plain_text(item) == PYTHON(item) == "x"
+
+
+# Responses API events: output_text() and output_text_event().
+
+DELTA = "response.output_text.delta"
+KINDS = [DELTA, "response.output_text.done", "response.refusal.delta", "error", "", None, 3]
+
+
+@given(
+    kind=st.sampled_from(KINDS),
+    delta=st.one_of(values, st.text(max_size=5)),
+)
+def test_output_text_is_the_python_version(kind: Any, delta: Any) -> None:
+    c = speedups()
+    event = ns(type=kind, delta=delta)
+    assert c.output_text(event) == _responses._output_text_dict(event)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [None, "text", ns(), ns(type=DELTA), ns(delta="x"), ns(type=Text(DELTA), delta="x")],
+)
+def test_odd_events_are_declined(event: Any) -> None:
+    c = speedups()
+    assert c.output_text(event) is None
+    assert c.output_text_event(event, None) is None
+
+
+@pytest.mark.parametrize("text", [*TEXTS, "a\nb", "a\r", "a\ud83d"])
+def test_output_text_event_bytes(text: str) -> None:
+    c = speedups()
+    [event] = [e for e in response_events([text]) if e.type == DELTA]
+    kept: list[str] = []
+    assert c.output_text(event) == text
+    plain = not ("\n" in text or "\r" in text or "\ud83d" in text)
+    expected = f"data: {text}\n\n".encode() if plain else None
+    assert c.output_text_event(event, kept.append) == expected
+    assert kept == ([text] if plain else [])
+    with pytest.raises(TypeError, match="2 arguments"):
+        c.output_text_event(event)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("text", ["plain", "naïve 😀", "a\nb", "a\ud83d"])
+def test_no_reference_is_leaked_or_stolen_by_events(text: str) -> None:
+    c = speedups()
+    events = response_events([text])
+    # Not None or numbers: shared, their counts move with whatever else runs.
+    watched = [x for e in events for x in (e, e.__dict__, *e.__dict__.values())]
+    watched = [x for x in watched if x is not None and not isinstance(x, int)]
+    kept: list[str] = []
+    before = [sys.getrefcount(obj) for obj in watched]
+    for _ in range(1000):
+        for event in events:
+            c.output_text(event)
+            c.output_text_event(event, None)
+            c.output_text_event(event, kept.append)
+    del event  # the loop's own reference
+    kept.clear()
+    assert [sys.getrefcount(obj) for obj in watched] == before

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from llmsse._chat import ATTRS, ChatState, to_plain
+from llmsse._chat import ATTRS, SPEEDUPS, ChatState, to_plain
 
 __all__ = ["ResponsesReader", "UpstreamError", "chat_usage", "is_response_event", "output_text"]
 
@@ -102,7 +102,16 @@ def _output_text_dict(event: Any) -> str | None:
 # of a stream), else None: ResponsesReader.read() records the answer's text from such an
 # event and nothing else, so a format may write it directly. Read as _chat.plain_text
 # reads a chunk (see _chat.ATTRS).
-output_text = _output_text_attrs if ATTRS else _output_text_dict
+output_text: Callable[[Any], str | None] = _output_text_attrs if ATTRS else _output_text_dict
+
+# output_text_event(event, add_text): as _chat.text_event, for such an event; None without
+# the C speedups, which replace both when they are there (see _chat.SPEEDUPS).
+output_text_event: Callable[[Any, Callable[[str], object] | None], bytes | None] | None = None
+if SPEEDUPS:
+    from llmsse import _speedups
+
+    output_text = _speedups.output_text
+    output_text_event = _speedups.output_text_event
 
 
 def is_response_event(item: object) -> bool:

@@ -20,7 +20,7 @@
 
 static PyObject *s_dict, *s_choices, *s_usage, *s_index, *s_finish_reason, *s_delta,
     *s_content, *s_refusal, *s_tool_calls, *s_extra, *s_reasoning_content, *s_reasoning,
-    *s_getattribute;
+    *s_getattribute, *s_type, *s_output_text_delta;
 static PyObject *object_getattribute; /* object.__getattribute__ */
 
 /* The last few plain types (see plain_type()) with the version tag they had then
@@ -111,6 +111,19 @@ truthy(PyObject *value)
     return value == NULL || PyObject_IsTrue(value) != 0;
 }
 
+/* Whether value is a str (not a subclass) with something in it. */
+static int
+nonempty_str(PyObject *value)
+{
+    if (value == NULL || !PyUnicode_CheckExact(value))
+        return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(value) < 0) /* only strings of the long-gone Py_UNICODE API */
+        return 0;
+#endif
+    return PyUnicode_GET_LENGTH(value) != 0;
+}
+
 /* Whether a delta's provider extras carry reasoning: _chat.reasoning_of(). 1 (or an
    exception set) when they may, 0 when they do not. */
 static int
@@ -195,22 +208,13 @@ plain(PyObject *chunk)
         return NULL;
     }
     text = FIELD(fields, s_content);
-    if (text == NULL || !PyUnicode_CheckExact(text)) {
+    if (!nonempty_str(text)) {
         Py_DECREF(fields);
         Py_DECREF(delta);
         return NULL;
     }
     Py_INCREF(text);
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0) { /* only strings of the long-gone Py_UNICODE API */
-        Py_DECREF(fields);
-        Py_DECREF(delta);
-        Py_DECREF(text);
-        return NULL;
-    }
-#endif
-    if (PyUnicode_GET_LENGTH(text) == 0 || truthy(FIELD(fields, s_refusal))
-        || truthy(FIELD(fields, s_tool_calls))) {
+    if (truthy(FIELD(fields, s_refusal)) || truthy(FIELD(fields, s_tool_calls))) {
         Py_DECREF(fields);
         Py_DECREF(delta);
         Py_DECREF(text);
@@ -263,19 +267,16 @@ has_line_break(PyObject *text, Py_ssize_t length)
     return at == -1 ? 0 : (at == -2 ? -1 : 1);
 }
 
+/* The unnamed event of an answer's text delta (steals text), after add_text(text) unless
+   add_text is None; None when TextFormat must write it; NULL on an error. */
 static PyObject *
-text_event(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+framed(PyObject *text, PyObject *add_text)
 {
-    PyObject *text, *encoded = NULL, *event, *kept;
+    PyObject *encoded = NULL, *event, *kept;
     const char *data;
     Py_ssize_t size;
     char *p;
 
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "text_event() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    text = plain(args[0]);
     if (text == NULL)
         return declined();
     size = PyUnicode_GET_LENGTH(text);
@@ -304,8 +305,8 @@ text_event(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     p[size + 6] = '\n';
     p[size + 7] = '\n';
     Py_CLEAR(encoded);
-    if (args[1] != Py_None) {
-        kept = PyObject_CallOneArg(args[1], text);
+    if (add_text != Py_None) {
+        kept = PyObject_CallOneArg(add_text, text);
         if (kept == NULL) {
             Py_DECREF(event);
             goto fail;
@@ -325,6 +326,61 @@ fail:
     return NULL;
 }
 
+static int
+two_arguments(const char *name, Py_ssize_t nargs)
+{
+    if (nargs == 2)
+        return 1;
+    PyErr_Format(PyExc_TypeError, "%s() takes 2 arguments (%zd given)", name, nargs);
+    return 0;
+}
+
+static PyObject *
+text_event(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!two_arguments("text_event", nargs))
+        return NULL;
+    return framed(plain(args[0]), args[1]);
+}
+
+/* The text of a Responses API response.output_text.delta event (a new reference), or
+   NULL: declined, with or without an exception set. _responses._output_text_dict(). */
+static PyObject *
+output(PyObject *event)
+{
+    PyObject *fields, *kind, *delta = NULL;
+
+    fields = fields_of(event);
+    if (fields == NULL)
+        return NULL;
+    kind = FIELD(fields, s_type);
+    if (kind != NULL && PyUnicode_CheckExact(kind)
+        && PyUnicode_Compare(kind, s_output_text_delta) == 0) {
+        delta = FIELD(fields, s_delta);
+        if (nonempty_str(delta))
+            Py_INCREF(delta);
+        else
+            delta = NULL;
+    }
+    Py_DECREF(fields);
+    return delta;
+}
+
+static PyObject *
+output_text(PyObject *Py_UNUSED(module), PyObject *event)
+{
+    PyObject *text = output(event);
+    return text == NULL ? declined() : text;
+}
+
+static PyObject *
+output_text_event(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!two_arguments("output_text_event", nargs))
+        return NULL;
+    return framed(output(args[0]), args[1]);
+}
+
 PyDoc_STRVAR(plain_text_doc,
     "plain_text(chunk, /)\n--\n\n"
     "The text of a chunk that carries nothing but text for choice 0, else None.");
@@ -334,9 +390,20 @@ PyDoc_STRVAR(text_event_doc,
     "The text format's event for a plain text chunk without line breaks, else None.\n"
     "Calls add_text(text) first unless it is None.");
 
+PyDoc_STRVAR(output_text_doc,
+    "output_text(event, /)\n--\n\n"
+    "The text of a Responses API response.output_text.delta event, else None.");
+
+PyDoc_STRVAR(output_text_event_doc,
+    "output_text_event(event, add_text, /)\n--\n\n"
+    "text_event() for a Responses API response.output_text.delta event.");
+
 static PyMethodDef speedups_methods[] = {
     {"plain_text", (PyCFunction)plain_text, METH_O, plain_text_doc},
     {"text_event", (PyCFunction)(void (*)(void))text_event, METH_FASTCALL, text_event_doc},
+    {"output_text", (PyCFunction)output_text, METH_O, output_text_doc},
+    {"output_text_event", (PyCFunction)(void (*)(void))output_text_event, METH_FASTCALL,
+     output_text_event_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -371,6 +438,8 @@ PyInit__speedups(void)
     INTERN(s_reasoning_content, "reasoning_content");
     INTERN(s_reasoning, "reasoning");
     INTERN(s_getattribute, "__getattribute__");
+    INTERN(s_type, "type");
+    INTERN(s_output_text_delta, "response.output_text.delta");
 #undef INTERN
     object_getattribute = PyObject_GetAttr((PyObject *)&PyBaseObject_Type, s_getattribute);
     if (object_getattribute == NULL)

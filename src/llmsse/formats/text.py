@@ -7,7 +7,7 @@ from typing import Any
 
 from llmsse._chat import plain_text, text_event
 from llmsse._json import dumps
-from llmsse._responses import output_text
+from llmsse._responses import output_text, output_text_event
 from llmsse.event import _field_lines, encode_data
 from llmsse.formats.base import Format
 from llmsse.result import ToolCall
@@ -117,6 +117,10 @@ class TextFormat(Format):
 
     def response_event(self, event: Any) -> bytes:
         # The answer's text deltas, nearly every event, as chunk() writes plain text.
+        if output_text_event is not None and not self._held:  # the C speedups
+            out = output_text_event(event, self._text_append if self.accumulate else None)
+            if out is not None:
+                return self._id_line() + out if self.ids else out
         text = None if self._held else output_text(event)
         if text is not None:
             out = self._plain(text)
