@@ -671,3 +671,19 @@ def test_a_format_without_render_fails_with_a_clear_error() -> None:
     _, result = run(response_events("x"), format=OnlyChunks)
     assert isinstance(result.error, NotImplementedError)
     assert "OnlyChunks does not implement render()" in str(result.error)
+
+
+@pytest.mark.parametrize("name", ["text", "openai", "ai-sdk", "ag-ui"])
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_answer_is_kept_only_for_on_complete(name: str, keep: bool) -> None:
+    # Without on_complete (accumulate=False) nothing reads the answer: a long stream must
+    # not hold it in memory, whichever format writes it (ai-sdk and the others read every
+    # text delta through ResponsesReader).
+    from llmsse.formats import resolve_format
+
+    fmt = resolve_format(name)()
+    fmt.accumulate = keep
+    fmt.start()
+    for event in response_events(["a", "b\nc", "d"]):
+        fmt.response_event(event)
+    assert "".join(fmt.state._text) == ("ab\ncd" if keep else "")

@@ -142,12 +142,15 @@ class ResponsesReader:
     refusals and tool calls go to ``state.pending`` as chunks' do. Function calls are
     numbered in the order they start; their id is the item's ``call_id`` (what a tool
     result refers to). Summary parts of the reasoning are joined by a blank line.
+    With ``keep_text=False`` the answer's text is not kept in the state (nothing will
+    read it: no ``on_complete``), as the formats do for chunks.
     """
 
-    __slots__ = ("_calls", "_ended", "_reasoning_key", "state")
+    __slots__ = ("_add_text", "_calls", "_ended", "_reasoning_key", "state")
 
-    def __init__(self, state: ChatState) -> None:
+    def __init__(self, state: ChatState, *, keep_text: bool = True) -> None:
         self.state = state
+        self._add_text = state.add_text if keep_text else None
         self._calls: dict[Any, int] = {}  # function_call item id -> ToolCall index
         self._ended: set[int] = set()
         self._reasoning_key: Any = None  # the reasoning part the last delta belonged to
@@ -158,7 +161,8 @@ class ResponsesReader:
         if kind == "response.output_text.delta":  # nearly every event of a stream
             delta = _get(event, "delta")
             if delta and isinstance(delta, str):
-                self.state.add_text(delta)
+                if self._add_text is not None:
+                    self._add_text(delta)
                 return delta
             return None
         handler = _HANDLERS.get(kind)

@@ -95,7 +95,7 @@ class Format:
         """
         reader = self._reader
         if reader is None:
-            reader = self._reader = ResponsesReader(self.state)
+            reader = self._reader = ResponsesReader(self.state, keep_text=self.accumulate)
         return reader.read(event)
 
     def text(self, piece: str) -> bytes:
