@@ -8,7 +8,9 @@ in Python. setuptools only drives the compiler (it knows every platform's flags)
 from __future__ import annotations
 
 import os
+import platform
 import shutil
+import sysconfig
 import tempfile
 from typing import Any
 
@@ -32,14 +34,26 @@ def compile_speedups(root: str, build_dir: str) -> str:
     return str(command.get_ext_fullpath(EXTENSION))
 
 
+def why_not_built() -> str | None:
+    """Why the speedups are not even tried here, or ``None``."""
+    if os.environ.get("LLMSSE_NO_SPEEDUPS"):
+        return "LLMSSE_NO_SPEEDUPS is set"
+    if platform.python_implementation() != "CPython":
+        return "not CPython"  # PyPy's JIT does better with the Python code
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "a free-threaded Python"  # the module relies on the GIL
+    return None
+
+
 class SpeedupsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel":
             return
-        if os.environ.get("LLMSSE_NO_SPEEDUPS"):
-            self.app.display_info("llmsse: LLMSSE_NO_SPEEDUPS is set, building pure Python")
+        skip = why_not_built()
+        if skip:
+            self.app.display_info(f"llmsse: {skip}, building pure Python")
             return
         build_dir = tempfile.mkdtemp(prefix="llmsse-speedups-")
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shlex
 import shutil
 import sysconfig
@@ -19,7 +20,10 @@ except ImportError:  # not built: no C compiler when llmsse was installed
 
 def can_build() -> bool:
     """Whether an install here would have built them (a C compiler, not turned off)."""
-    if os.environ.get("LLMSSE_NO_SPEEDUPS"):
+    # As hatch_build.why_not_built() decides (it needs hatchling, not installed here).
+    if os.environ.get("LLMSSE_NO_SPEEDUPS") or sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return False
+    if platform.python_implementation() != "CPython":
         return False
     compiler = shlex.split(sysconfig.get_config_var("CC") or "")
     return bool(compiler) and shutil.which(compiler[0]) is not None
