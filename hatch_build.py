@@ -54,6 +54,7 @@ class SpeedupsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         skip = why_not_built()
         if skip:
             self.app.display_info(f"llmsse: {skip}, building pure Python")
+            self._drop_editable_copy(version)
             return
         build_dir = tempfile.mkdtemp(prefix="llmsse-speedups-")
         try:
@@ -64,20 +65,39 @@ class SpeedupsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 "llmsse works the same in pure Python, only slower per chunk"
             )
             shutil.rmtree(build_dir, ignore_errors=True)
+            self._drop_editable_copy(version)
             return
         name = os.path.basename(built)
         if version == "editable":
             # An editable install imports from src/: put the module there (through a
             # rename, so that a process that has the old one loaded keeps it intact).
             target = os.path.join(self.root, "src", "llmsse", name)
-            shutil.copyfile(built, target + ".tmp")
-            os.replace(target + ".tmp", target)
-            shutil.rmtree(build_dir, ignore_errors=True)
+            try:
+                shutil.copyfile(built, target + ".tmp")
+                os.replace(target + ".tmp", target)
+            except OSError as exc:  # Windows: a running Python has the old one open
+                self.app.display_warning(f"llmsse: C speedups not replaced in src/ ({exc})")
+                return
+            finally:
+                shutil.rmtree(build_dir, ignore_errors=True)
         else:
             build_data["force_include"][built] = f"llmsse/{name}"
             self._build_dir = build_dir
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
+
+    def _drop_editable_copy(self, version: str) -> None:
+        # An editable install that builds pure Python must not import an earlier build
+        # for this interpreter from src/.
+        if version != "editable":
+            return
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+        try:
+            os.remove(os.path.join(self.root, "src", "llmsse", "_speedups" + suffix))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.app.display_warning(f"llmsse: an earlier build stays in src/ ({exc})")
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         build_dir = getattr(self, "_build_dir", None)

@@ -7,6 +7,7 @@ install when it cannot (no compiler, no headers) or is told not to (LLMSSE_NO_SP
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -60,3 +61,30 @@ def test_pure_python_without_them(tmp_path: Path, env: dict[str, str]) -> None:
     assert Path(wheel.filename).name.endswith("-py3-none-any.whl")
     if "CC" in env:
         assert "C speedups not built" in output
+
+
+@pytest.mark.integration
+def test_an_editable_install_builds_into_src_and_drops_it_when_told(tmp_path: Path) -> None:
+    speedups()
+    # A copy of what the build reads and a venv of its own: this test must not reinstall
+    # the llmsse it runs under.
+    tree = tmp_path / "llmsse"
+    ignore = shutil.ignore_patterns("*.so", "*.pyd", "__pycache__")
+    shutil.copytree(ROOT / "src", tree / "src", ignore=ignore)
+    for name in ("pyproject.toml", "hatch_build.py", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, tree / name)
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    built = tree / "src" / "llmsse" / f"_speedups{SUFFIX}"
+
+    def install(**env: str) -> None:
+        command = [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(tree)]
+        run = subprocess.run(
+            command, env={**os.environ, **env}, capture_output=True, text=True, timeout=600
+        )
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    install()
+    assert built.is_file()
+    install(LLMSSE_NO_SPEEDUPS="1")
+    assert not built.exists()  # not an earlier build imported by a pure-Python install
