@@ -108,9 +108,9 @@ def _plain_text_dict(chunk: Any) -> str | None:
 plain_text: Callable[[Any], str | None] = _plain_text_attrs if ATTRS else _plain_text_dict
 
 # text_event(chunk, add_text): the text format's event for a chunk that plain_text()
-# accepts and whose text holds no CR or LF (after add_text(text) unless it is None), else
-# None; None itself when the C speedups are not there. The pipelines and TextFormat try it
-# first.
+# accepts (after add_text(text) unless it is None), else None: also when the text ends
+# with a CR (maybe half of a CRLF) or has a lone surrogate, which TextFormat holds back.
+# None itself when the C speedups are not there. The pipelines and TextFormat try it first.
 text_event: Callable[[Any, Callable[[str], object] | None], bytes | None] | None = None
 
 # The C speedups (src/llmsse/_speedups.c, built at install time when a C compiler is

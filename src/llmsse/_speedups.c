@@ -253,24 +253,51 @@ plain_text(PyObject *Py_UNUSED(module), PyObject *chunk)
     return text == NULL ? declined() : text;
 }
 
-/* Whether text holds a CR or an LF (-1: could not tell). */
-static int
-has_line_break(PyObject *text, Py_ssize_t length)
+/* The unnamed event of UTF-8 text that has line breaks: a data line per line (CRLF, CR
+   and LF all end one, as encode_data() writes them), then the blank line. */
+static PyObject *
+data_lines(const char *data, Py_ssize_t size)
 {
-    Py_ssize_t at;
+    Py_ssize_t i, length = 8;
+    PyObject *event;
+    char *p;
 
-    if (PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND) {
-        const char *data = (const char *)PyUnicode_1BYTE_DATA(text);
-        return memchr(data, '\n', length) != NULL || memchr(data, '\r', length) != NULL;
+    for (i = 0; i < size; i++) {
+        if (data[i] == '\r' || data[i] == '\n') {
+            length += 7;
+            if (data[i] == '\r' && i + 1 < size && data[i + 1] == '\n')
+                i++;
+        }
+        else {
+            length++;
+        }
     }
-    at = PyUnicode_FindChar(text, '\n', 0, length, 1);
-    if (at == -1)
-        at = PyUnicode_FindChar(text, '\r', 0, length, 1);
-    return at == -1 ? 0 : (at == -2 ? -1 : 1);
+    event = PyBytes_FromStringAndSize(NULL, length);
+    if (event == NULL)
+        return NULL;
+    p = PyBytes_AS_STRING(event);
+    memcpy(p, "data: ", 6);
+    p += 6;
+    for (i = 0; i < size; i++) {
+        if (data[i] == '\r' || data[i] == '\n') {
+            memcpy(p, "\ndata: ", 7);
+            p += 7;
+            if (data[i] == '\r' && i + 1 < size && data[i + 1] == '\n')
+                i++;
+        }
+        else {
+            *p++ = data[i];
+        }
+    }
+    p[0] = '\n';
+    p[1] = '\n';
+    return event;
 }
 
-/* The unnamed event of an answer's text delta (steals text), after add_text(text) unless
-   add_text is None; None when TextFormat must write it; NULL on an error. */
+/* The unnamed event of an answer's text delta (steals text, which is not empty), after
+   add_text(text) unless add_text is None; None when TextFormat must write it (a CR at
+   the end may be half of a CRLF: it waits for the next delta; a lone surrogate is held or
+   replaced); NULL on an error. */
 static PyObject *
 framed(PyObject *text, PyObject *add_text)
 {
@@ -281,31 +308,37 @@ framed(PyObject *text, PyObject *add_text)
 
     if (text == NULL)
         return declined();
-    size = PyUnicode_GET_LENGTH(text);
-    /* A line break needs a data line per line, and a CR at the end must wait for the
-       next delta: TextFormat's own code does both. */
-    if (has_line_break(text, size) != 0)
-        goto decline;
     if (PyUnicode_IS_ASCII(text)) {
         data = (const char *)PyUnicode_1BYTE_DATA(text);
+        size = PyUnicode_GET_LENGTH(text);
     }
     else {
         /* Not PyUnicode_AsUTF8AndSize(): it would keep a UTF-8 copy for as long as the
            text lives (with on_complete: the whole stream). */
         encoded = PyUnicode_AsUTF8String(text);
-        if (encoded == NULL) /* a lone surrogate: TextFormat holds or replaces it */
+        if (encoded == NULL)
             goto decline;
         data = PyBytes_AS_STRING(encoded);
         size = PyBytes_GET_SIZE(encoded);
     }
-    event = PyBytes_FromStringAndSize(NULL, size + 8);
-    if (event == NULL)
-        goto fail;
-    p = PyBytes_AS_STRING(event);
-    memcpy(p, "data: ", 6);
-    memcpy(p + 6, data, (size_t)size);
-    p[size + 6] = '\n';
-    p[size + 7] = '\n';
+    /* UTF-8 never has a CR or LF byte inside a multi-byte character. */
+    if (data[size - 1] == '\r')
+        goto decline;
+    if (memchr(data, '\n', (size_t)size) == NULL && memchr(data, '\r', (size_t)size) == NULL) {
+        event = PyBytes_FromStringAndSize(NULL, size + 8);
+        if (event == NULL)
+            goto fail;
+        p = PyBytes_AS_STRING(event);
+        memcpy(p, "data: ", 6);
+        memcpy(p + 6, data, (size_t)size);
+        p[size + 6] = '\n';
+        p[size + 7] = '\n';
+    }
+    else {
+        event = data_lines(data, size);
+        if (event == NULL)
+            goto fail;
+    }
     Py_CLEAR(encoded);
     if (add_text != Py_None) {
         kept = PyObject_CallOneArg(add_text, text);
@@ -389,7 +422,8 @@ PyDoc_STRVAR(plain_text_doc,
 
 PyDoc_STRVAR(text_event_doc,
     "text_event(chunk, add_text, /)\n--\n\n"
-    "The text format's event for a plain text chunk without line breaks, else None.\n"
+    "The text format's event for a plain text chunk, else None (a CR at the end, a lone\n"
+    "surrogate: the format's own code writes those).\n"
     "Calls add_text(text) first unless it is None.");
 
 PyDoc_STRVAR(output_text_doc,
