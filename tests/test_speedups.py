@@ -39,9 +39,14 @@ def test_built_and_chosen() -> None:
 def test_llmsse_no_speedups_turns_them_off(value: str) -> None:
     speedups()
     env = {**os.environ, "LLMSSE_NO_SPEEDUPS": value}
-    code = "from llmsse import _chat; print(_chat.SPEEDUPS, _chat.text_event is None)"
+    code = (
+        "from llmsse import _chat, _responses; "
+        "print(_chat.SPEEDUPS, _chat.text_event is None, _responses.output_text_event is None)"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == (["False", "True"] if value else ["True", "False"])
+    assert out.stdout.split() == (
+        ["False", "True", "True"] if value else ["True", "False", "False"]
+    )
 
 
 def ns(**fields: Any) -> types.SimpleNamespace:
