@@ -377,3 +377,39 @@ def test_no_reference_is_leaked_or_stolen_by_events(text: str) -> None:
     del event  # the loop's own reference
     kept.clear()
     assert [sys.getrefcount(obj) for obj in watched] == before
+
+
+def test_what_they_decline_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # TextFormat.chunk() and response_event() send what the C code declines (reasoning, a
+    # finish reason, a CR that may be half of a CRLF, ...) straight to the slow path:
+    # the Python check would decline it too.
+    c = speedups()
+    read: list[Any] = []
+
+    def recording(item: Any) -> Any:
+        read.append(item)
+        return None
+
+    from llmsse.formats import text as text_format
+
+    monkeypatch.setattr(text_format, "text_event", c.text_event)
+    monkeypatch.setattr(text_format, "output_text_event", c.output_text_event)
+    monkeypatch.setattr(text_format, "plain_text", recording)
+    monkeypatch.setattr(text_format, "output_text", recording)
+    chunks = [
+        chunk({"content": "a"}),
+        chunk({"reasoning_content": "hm"}),
+        chunk({"content": "b\r"}),
+        chunk({"content": "\nc"}),
+        chunk({}, "stop"),
+    ]
+    fmt = text_format.TextFormat()
+    out = b"".join(fmt.chunk(item) for item in chunks) + fmt.finish()
+    assert out.startswith(
+        b"data: a\n\nevent: reasoning\ndata: hm\n\ndata: b\n\ndata: \ndata: c\n\n"
+    )
+    events = response_events(["a", "b\r", "\nc"])
+    fmt = text_format.TextFormat()
+    out = b"".join(fmt.response_event(event) for event in events)
+    assert b"data: a\n\ndata: b\n\ndata: \ndata: c\n\n" in out
+    assert read == []

@@ -89,12 +89,16 @@ class TextFormat(Format):
             return self._event(None, text)
 
     def chunk(self, chunk: Any) -> bytes:
-        # With anything held, every chunk takes _chunk(): ask first.
-        if text_event is not None and not self._held:  # the C speedups
+        if self._held:  # with anything held, every chunk takes _chunk()
+            return self._chunk(chunk)
+        if text_event is not None:
+            # The C speedups (plain_text is theirs too) decline what the code below would:
+            # not plain text, a CR at the end, a lone surrogate. Not read twice.
             event = text_event(chunk, self._text_append if self.accumulate else None)
-            if event is not None:
-                return self._id_line() + event if self.ids else event
-        text = None if self._held else plain_text(chunk)
+            if event is None:
+                return self._chunk(chunk)
+            return self._id_line() + event if self.ids else event
+        text = plain_text(chunk)
         if text is not None:
             # _plain(text), inlined: a call costs a chunk about 6% more. Keep in step.
             out: bytes | None
@@ -117,11 +121,14 @@ class TextFormat(Format):
 
     def response_event(self, event: Any) -> bytes:
         # The answer's text deltas, nearly every event, as chunk() writes plain text.
-        if output_text_event is not None and not self._held:  # the C speedups
+        if self._held:
+            return super().response_event(event)
+        if output_text_event is not None:  # the C speedups: as in chunk()
             out = output_text_event(event, self._text_append if self.accumulate else None)
-            if out is not None:
-                return self._id_line() + out if self.ids else out
-        text = None if self._held else output_text(event)
+            if out is None:
+                return super().response_event(event)
+            return self._id_line() + out if self.ids else out
+        text = output_text(event)
         if text is not None:
             out = self._plain(text)
             if out is not None:
